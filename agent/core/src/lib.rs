@@ -1,0 +1,1 @@
+//! Worktrail agent core (see issue 3).

@@ -1,0 +1,378 @@
+//! Request and response bodies of the agent API (`/api/v1/agent/...`).
+//!
+//! Times are epoch milliseconds (UTC). Every record carries an id generated on the device and a
+//! per-device sequence number assigned when it was created, so the server can store each record
+//! exactly once however often a batch is retried.
+
+use crate::limits::{MAX_BATCH_RECORDS, MAX_SPAN_MS, MAX_TEXT_BYTES};
+use crate::policy::Policy;
+use crate::{BatchId, CompanyId, DeviceId, RecordId, UserId};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+
+/// `POST /api/v1/agent/enroll` — exchanges the company key for a device token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollRequest {
+    /// The device's own id, generated once and kept across re-enrolments.
+    pub device_id: DeviceId,
+    /// The employee's e-mail; when absent, the server derives an identity from the OS user.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// The OS user name running the agent.
+    pub os_user: String,
+    /// The machine's host name.
+    pub hostname: String,
+    /// Operating system and version, for display.
+    pub os: String,
+    /// The agent's version.
+    pub agent_version: String,
+}
+
+/// Answer to a successful enrolment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollResponse {
+    /// The company the key belongs to.
+    pub company_id: CompanyId,
+    /// The company's display name, for the agent's window.
+    pub company_name: String,
+    /// The employee this device now records for.
+    pub employee_id: UserId,
+    /// The device id (echoed).
+    pub device_id: DeviceId,
+    /// The device token; parse it into [`crate::secret::DeviceToken`] at once and keep it only in
+    /// the secret store.
+    pub device_token: String,
+    /// The policy to apply from now on.
+    pub policy: Policy,
+}
+
+/// `GET /api/v1/agent/policy` answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyResponse {
+    /// The policy to apply.
+    pub policy: Policy,
+    /// The company's IANA time zone, for schedules.
+    pub time_zone: String,
+    /// Server time, for clock-skew estimates.
+    pub server_time_ms: i64,
+}
+
+/// `POST /api/v1/agent/batches` body.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BatchRequest {
+    /// The unit of idempotency: resend the same id with the same body after any failure.
+    pub batch_id: BatchId,
+    /// The device clock when the batch was built.
+    pub sent_at_ms: i64,
+    /// Records dropped from the local queue since the last report, by kind.
+    #[serde(default)]
+    pub dropped: DroppedCounts,
+    /// The records, at most [`MAX_BATCH_RECORDS`].
+    pub records: Vec<Record>,
+}
+
+/// Counts of records the agent had to drop (queue full), reported to the server.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DroppedCounts {
+    /// Screenshots dropped (evicted first).
+    pub screenshots: u64,
+    /// Activity records dropped (evicted last).
+    pub records: u64,
+}
+
+/// One captured record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// Generated on the device when the record was created.
+    pub id: RecordId,
+    /// Per-device sequence number, increasing in creation order.
+    pub seq: i64,
+    /// What was captured.
+    #[serde(flatten)]
+    pub body: RecordBody,
+}
+
+/// How sure the agent is of a website record's site.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SiteSource {
+    /// Reported by the browser extension.
+    Extension,
+    /// Guessed from the window title (lower confidence).
+    Title,
+}
+
+/// Why a work session ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionEnd {
+    /// A long idle period.
+    Idle,
+    /// Screen lock or suspend.
+    Lock,
+    /// The agent stopped (quit, pause, shutdown, out of schedule).
+    Stop,
+}
+
+/// The kinds of record, tagged by `kind` on the wire.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RecordBody {
+    /// Time in one application window.
+    AppSpan {
+        /// Span start.
+        start_ms: i64,
+        /// Span end (exclusive).
+        end_ms: i64,
+        /// Application name.
+        app: String,
+        /// Executable path, when known.
+        #[serde(default)]
+        exe: Option<String>,
+        /// Window title (possibly redacted by policy).
+        #[serde(default)]
+        title: Option<String>,
+    },
+    /// Time on one website.
+    WebsiteSpan {
+        /// Span start.
+        start_ms: i64,
+        /// Span end (exclusive).
+        end_ms: i64,
+        /// The site's host name.
+        domain: String,
+        /// The full URL, only when the policy allows it.
+        #[serde(default)]
+        url: Option<String>,
+        /// The page title, unless redacted.
+        #[serde(default)]
+        title: Option<String>,
+        /// The browser's application name.
+        #[serde(default)]
+        browser: Option<String>,
+        /// Where the site came from.
+        source: SiteSource,
+    },
+    /// Time without input beyond the policy's idle threshold.
+    IdleSpan {
+        /// Span start.
+        start_ms: i64,
+        /// Span end (exclusive).
+        end_ms: i64,
+    },
+    /// A continuous period of work.
+    WorkSession {
+        /// Session start.
+        start_ms: i64,
+        /// Session end.
+        end_ms: i64,
+        /// Why it ended.
+        end_reason: SessionEnd,
+    },
+    /// Input activity in one minute.
+    Activity {
+        /// Start of the minute (a multiple of 60,000).
+        minute_ms: i64,
+        /// Seconds of that minute with input, 0–60.
+        active_secs: u8,
+    },
+    /// Metadata of a screenshot whose bytes are uploaded separately under the record's id.
+    Screenshot {
+        /// When it was taken.
+        taken_at_ms: i64,
+        /// Monitor index.
+        monitor: u8,
+        /// Image width after downscaling.
+        width: u32,
+        /// Image height after downscaling.
+        height: u32,
+        /// JPEG size in bytes.
+        bytes: u64,
+        /// Whether it was blurred on the device.
+        blurred: bool,
+    },
+}
+
+impl RecordBody {
+    /// The wire name of the record's kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RecordBody::AppSpan { .. } => "app_span",
+            RecordBody::WebsiteSpan { .. } => "website_span",
+            RecordBody::IdleSpan { .. } => "idle_span",
+            RecordBody::WorkSession { .. } => "work_session",
+            RecordBody::Activity { .. } => "activity",
+            RecordBody::Screenshot { .. } => "screenshot",
+        }
+    }
+}
+
+/// The server's answer to an accepted batch; the same batch sent again gets the same answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchAck {
+    /// The acknowledged batch.
+    pub batch_id: BatchId,
+    /// Records stored by this batch.
+    pub accepted: u32,
+    /// Records in the batch that were already stored (sent before in another batch).
+    pub duplicates: u32,
+    /// The highest sequence number in the batch, for the agent's bookkeeping.
+    pub max_seq: i64,
+    /// Server time when the batch was first stored.
+    pub server_time_ms: i64,
+}
+
+/// Answer to `PUT /api/v1/agent/screenshots/{id}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScreenshotAck {
+    /// The screenshot (its record id).
+    pub id: RecordId,
+    /// Stored size in bytes.
+    pub bytes: u64,
+}
+
+/// Why a batch is invalid (sent back as the message of `invalid_batch`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchRuleError(pub String);
+
+fn check_text(what: &str, s: &str) -> Result<(), BatchRuleError> {
+    if s.len() > MAX_TEXT_BYTES {
+        return Err(BatchRuleError(format!("{what} is longer than {MAX_TEXT_BYTES} bytes")));
+    }
+    Ok(())
+}
+
+fn check_span(start_ms: i64, end_ms: i64) -> Result<(), BatchRuleError> {
+    if start_ms < 0 || end_ms < start_ms {
+        return Err(BatchRuleError(format!("span ends ({end_ms}) before it starts ({start_ms})")));
+    }
+    if end_ms - start_ms > MAX_SPAN_MS {
+        return Err(BatchRuleError("span is longer than a day".into()));
+    }
+    Ok(())
+}
+
+impl BatchRequest {
+    /// Checks the rules every batch must keep; the server rejects a batch that breaks any with
+    /// `invalid_batch`, and the agent never builds one.
+    pub fn validate(&self) -> Result<(), BatchRuleError> {
+        if self.records.len() > MAX_BATCH_RECORDS {
+            return Err(BatchRuleError(format!(
+                "{} records; at most {MAX_BATCH_RECORDS} per batch",
+                self.records.len()
+            )));
+        }
+        let mut ids = HashSet::with_capacity(self.records.len());
+        for (i, r) in self.records.iter().enumerate() {
+            let at = |e: BatchRuleError| BatchRuleError(format!("record {i}: {}", e.0));
+            if !ids.insert(r.id) {
+                return Err(at(BatchRuleError("id appears twice in the batch".into())));
+            }
+            if r.seq < 0 {
+                return Err(at(BatchRuleError("negative sequence number".into())));
+            }
+            match &r.body {
+                RecordBody::AppSpan { start_ms, end_ms, app, exe, title } => {
+                    check_span(*start_ms, *end_ms).map_err(at)?;
+                    check_text("app", app).map_err(at)?;
+                    check_text("exe", exe.as_deref().unwrap_or("")).map_err(at)?;
+                    check_text("title", title.as_deref().unwrap_or("")).map_err(at)?;
+                }
+                RecordBody::WebsiteSpan {
+                    start_ms, end_ms, domain, url, title, browser, ..
+                } => {
+                    check_span(*start_ms, *end_ms).map_err(at)?;
+                    check_text("domain", domain).map_err(at)?;
+                    check_text("url", url.as_deref().unwrap_or("")).map_err(at)?;
+                    check_text("title", title.as_deref().unwrap_or("")).map_err(at)?;
+                    check_text("browser", browser.as_deref().unwrap_or("")).map_err(at)?;
+                }
+                RecordBody::IdleSpan { start_ms, end_ms }
+                | RecordBody::WorkSession { start_ms, end_ms, .. } => {
+                    check_span(*start_ms, *end_ms).map_err(at)?;
+                }
+                RecordBody::Activity { minute_ms, active_secs } => {
+                    if *minute_ms < 0 || minute_ms % 60_000 != 0 {
+                        return Err(at(BatchRuleError("minute_ms is not a whole minute".into())));
+                    }
+                    if *active_secs > 60 {
+                        return Err(at(BatchRuleError("active_secs is over 60".into())));
+                    }
+                }
+                RecordBody::Screenshot { taken_at_ms, bytes, .. } => {
+                    if *taken_at_ms < 0 {
+                        return Err(at(BatchRuleError("negative taken_at_ms".into())));
+                    }
+                    if *bytes > crate::limits::MAX_SCREENSHOT_BYTES as u64 {
+                        return Err(at(BatchRuleError("screenshot is over the size limit".into())));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The highest sequence number in the batch (-1 when empty).
+    pub fn max_seq(&self) -> i64 {
+        self.records.iter().map(|r| r.seq).max().unwrap_or(-1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app(seq: i64, start: i64, end: i64) -> Record {
+        Record {
+            id: RecordId::new(),
+            seq,
+            body: RecordBody::AppSpan {
+                start_ms: start,
+                end_ms: end,
+                app: "xterm".into(),
+                exe: None,
+                title: Some("build".into()),
+            },
+        }
+    }
+
+    fn batch(records: Vec<Record>) -> BatchRequest {
+        BatchRequest {
+            batch_id: BatchId::new(),
+            sent_at_ms: 1,
+            dropped: Default::default(),
+            records,
+        }
+    }
+
+    #[test]
+    fn records_are_tagged_by_kind_on_the_wire() {
+        let json = serde_json::to_value(app(3, 10, 20)).unwrap();
+        assert_eq!(json["kind"], "app_span");
+        assert_eq!(json["seq"], 3);
+        assert_eq!(json["title"], "build");
+        let back: Record = serde_json::from_value(json).unwrap();
+        assert_eq!(back.seq, 3);
+    }
+
+    #[test]
+    fn a_well_formed_batch_passes() {
+        assert!(batch(vec![app(1, 0, 5), app(2, 5, 9)]).validate().is_ok());
+    }
+
+    #[test]
+    fn backwards_spans_duplicate_ids_and_oversized_batches_fail() {
+        assert!(batch(vec![app(1, 10, 5)]).validate().is_err());
+        let r = app(1, 0, 5);
+        assert!(batch(vec![r.clone(), r]).validate().is_err());
+        let many = (0..=MAX_BATCH_RECORDS as i64).map(|i| app(i, 0, 1)).collect();
+        assert!(batch(many).validate().is_err());
+        let long = Record {
+            id: RecordId::new(),
+            seq: 1,
+            body: RecordBody::Activity { minute_ms: 61_000, active_secs: 3 },
+        };
+        assert!(batch(vec![long]).validate().is_err());
+    }
+}
