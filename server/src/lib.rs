@@ -1,1 +1,174 @@
-//! server
+//! `worktrail-server`: the multi-tenant HTTP server. [`router`] builds the axum app over an
+//! [`AppState`]; [`launch`] opens storage from a [`Config`] and serves until shut down. The
+//! binary (`main.rs`) is only the CLI over these and [`provision`].
+
+pub mod auth;
+pub mod body;
+pub mod clock;
+pub mod demo;
+pub mod domain;
+pub mod error;
+pub mod objects;
+pub mod provision;
+pub mod ratelimit;
+pub mod routes;
+pub mod state;
+pub mod store;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+use worktrail_shared::{AGENT_API_PREFIX, ErrorCode};
+
+pub use error::ApiError;
+pub use state::AppState;
+
+/// Where and how the server runs.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Directory for the embedded database and local objects.
+    pub data_dir: PathBuf,
+    /// `sqlite:…` or `postgres://…`; defaults to SQLite in `data_dir`.
+    pub database_url: Option<String>,
+    /// Longest time a request may take, body included.
+    pub request_timeout: Duration,
+    /// Rate limits of the agent API.
+    pub rate_limits: ratelimit::RateLimits,
+}
+
+impl Config {
+    /// Defaults: `127.0.0.1:8080`, `./worktrail-data`, embedded SQLite.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: data_dir.into(),
+            database_url: None,
+            request_timeout: Duration::from_secs(30),
+            rate_limits: ratelimit::RateLimits::default(),
+        }
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    /// The data directory could not be created.
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Store(#[from] store::StoreError),
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// Opens the data directory and database (running migrations) and builds the state.
+pub async fn open_state(config: &Config) -> Result<AppState, LaunchError> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|source| LaunchError::DataDir { path: config.data_dir.clone(), source })?;
+    let data_dir = config.data_dir.canonicalize().unwrap_or_else(|_| config.data_dir.clone());
+    let url = config
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("worktrail.db").display()));
+    let store = store::open(&url).await?;
+    Ok(AppState::new(
+        store,
+        Arc::new(objects::LocalObjects::new(data_dir.join("objects"))),
+        Arc::new(clock::SystemClock),
+        config.rate_limits,
+        config.request_timeout,
+    ))
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .nest(AGENT_API_PREFIX, routes::agent::router())
+        .merge(routes::health::router())
+        .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
+        .layer(middleware::from_fn_with_state(state.clone(), limit_time))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
+            let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned());
+            tracing::info_span!(
+                "http",
+                http.method = %req.method(),
+                http.route = route.as_deref().unwrap_or("unmatched"),
+                company.id = tracing::field::Empty,
+            )
+        }))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::internal("a request handler panicked").into_response()
+        }))
+        .with_state(state)
+}
+
+/// Bounds each request's whole life (including reading its body) by the configured timeout.
+async fn limit_time(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(state.request_timeout, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => {
+            ApiError::new(ErrorCode::RequestTimeout, "the request took too long").into_response()
+        }
+    }
+}
+
+/// Binds `addr`.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, LaunchError> {
+    TcpListener::bind(addr).await.map_err(|source| LaunchError::Bind { addr, source })
+}
+
+/// Serves the app on `listener` until `shutdown` completes, then lets requests in flight finish.
+pub async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}

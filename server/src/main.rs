@@ -1,0 +1,275 @@
+//! The `worktrail-server` command line: parses, calls the library, prints.
+#![allow(clippy::print_stdout)]
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use std::io::{BufRead, IsTerminal};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use worktrail_server::clock::{Clock, SystemClock};
+use worktrail_server::domain::password::random_password;
+use worktrail_server::domain::plan::Plan;
+use worktrail_server::store::Role;
+use worktrail_server::{Config, demo, open_state, provision};
+use worktrail_shared::PlanId;
+
+#[derive(Parser, Debug)]
+#[command(name = "worktrail-server", version, about = "Worktrail multi-tenant server")]
+struct Cli {
+    /// Directory for the embedded database and screenshot files.
+    #[arg(long, env = "WORKTRAIL_DATA_DIR", default_value = "./worktrail-data", global = true)]
+    data_dir: PathBuf,
+    /// Database URL (`sqlite://…` or `postgres://…`); defaults to SQLite in the data directory.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    database_url: Option<String>,
+    /// Log as JSON lines instead of text.
+    #[arg(long, env = "WORKTRAIL_LOG_JSON", global = true)]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve the HTTP API and portals.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "WORKTRAIL_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Seed demo data (plans, owner, a trial company with employees and a week of activity),
+    /// print the logins and the company key, and serve.
+    Demo {
+        /// Address to listen on.
+        #[arg(long, env = "WORKTRAIL_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
+    /// Manage plans.
+    Plan {
+        #[command(subcommand)]
+        command: PlanCommand,
+    },
+    /// Manage companies.
+    Company {
+        #[command(subcommand)]
+        command: CompanyCommand,
+    },
+    /// Manage platform operators.
+    Owner {
+        #[command(subcommand)]
+        command: OwnerCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum PlanCommand {
+    /// Create a plan.
+    Create {
+        /// Unique short code (letters, digits, dashes).
+        #[arg(long)]
+        code: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Most employees per company.
+        #[arg(long)]
+        max_seats: i64,
+        /// Days raw activity is kept.
+        #[arg(long, default_value_t = 90)]
+        retention_days: i64,
+        /// Price per seat and month, in cents.
+        #[arg(long, default_value_t = 0)]
+        price_cents: i64,
+        /// Trial days for new companies.
+        #[arg(long, default_value_t = 14)]
+        trial_days: i64,
+        /// Forbid screenshots on this plan.
+        #[arg(long)]
+        no_screenshots: bool,
+    },
+    /// List plans.
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+enum CompanyCommand {
+    /// Create a company; prints its company key once.
+    Create {
+        /// Company name (unique).
+        #[arg(long)]
+        name: String,
+        /// Plan code.
+        #[arg(long, default_value = "trial")]
+        plan: String,
+        /// IANA time zone for days and schedules.
+        #[arg(long, default_value = "UTC")]
+        time_zone: String,
+        /// Also create an admin with this e-mail (a password is generated and printed once).
+        #[arg(long)]
+        admin_email: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum OwnerCommand {
+    /// Create an operator. The password is read from standard input when it is not a terminal,
+    /// otherwise generated and printed once.
+    Create {
+        /// E-mail to sign in with.
+        #[arg(long)]
+        email: String,
+    },
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json { builder.json().init() } else { builder.init() }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    init_logging(cli.log_json);
+    let mut config = Config::new(&cli.data_dir);
+    config.database_url = cli.database_url.clone();
+    let now = SystemClock.now_ms();
+    match cli.command {
+        Command::Serve { listen } => {
+            config.listen = listen;
+            serve(&config).await
+        }
+        Command::Migrate => {
+            open_state(&config).await.context("migrating")?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Demo { listen } => {
+            config.listen = listen;
+            let state = open_state(&config).await?;
+            let logins = demo::seed(state.store.as_ref(), now).await.context("seeding the demo")?;
+            if logins.created {
+                println!(
+                    "demo data: {} records for {} over the last week",
+                    logins.records,
+                    demo::COMPANY
+                );
+            } else {
+                println!(
+                    "demo data already present in {}; issued a new key",
+                    cli.data_dir.display()
+                );
+            }
+            println!("company key: {}", logins.company_key.expose());
+            println!("owner login: {} {}", logins.owner.0, logins.owner.1);
+            println!("admin login: {} {}", logins.admin.0, logins.admin.1);
+            serve(&config).await
+        }
+        Command::Plan { command: PlanCommand::List } => {
+            let state = open_state(&config).await?;
+            println!(
+                "{:<12} {:<16} {:>6} {:>9} {:>11} {:>6} screenshots",
+                "code", "name", "seats", "retention", "price/seat", "trial"
+            );
+            for p in state.store.list_plans().await? {
+                println!(
+                    "{:<12} {:<16} {:>6} {:>8}d {:>11} {:>5}d {}",
+                    p.code,
+                    p.name,
+                    p.max_seats,
+                    p.retention_days,
+                    p.price_cents,
+                    p.trial_days,
+                    if p.screenshots_allowed { "yes" } else { "no" }
+                );
+            }
+            Ok(())
+        }
+        Command::Plan {
+            command:
+                PlanCommand::Create {
+                    code,
+                    name,
+                    max_seats,
+                    retention_days,
+                    price_cents,
+                    trial_days,
+                    no_screenshots,
+                },
+        } => {
+            let state = open_state(&config).await?;
+            let plan = Plan {
+                id: PlanId::new(),
+                code,
+                name,
+                max_seats,
+                retention_days,
+                screenshots_allowed: !no_screenshots,
+                price_cents,
+                trial_days,
+            };
+            provision::create_plan(state.store.as_ref(), &plan, now).await?;
+            println!("plan created: {}", plan.code);
+            Ok(())
+        }
+        Command::Company {
+            command: CompanyCommand::Create { name, plan, time_zone, admin_email },
+        } => {
+            let state = open_state(&config).await?;
+            let store = state.store.as_ref();
+            let created = provision::create_company(store, &name, &plan, &time_zone, now).await?;
+            println!("company created: {} ({})", name.trim(), created.id);
+            println!("company key: {}", created.key.expose());
+            if let Some(email) = admin_email {
+                let password = random_password();
+                provision::create_user(
+                    store,
+                    created.id,
+                    &email,
+                    "Admin",
+                    Role::Admin,
+                    &password,
+                    now,
+                )
+                .await?;
+                println!("admin login: {} {}", email.trim().to_lowercase(), password);
+            }
+            Ok(())
+        }
+        Command::Owner { command: OwnerCommand::Create { email } } => {
+            let state = open_state(&config).await?;
+            let stdin = std::io::stdin();
+            let (password, generated) = if stdin.is_terminal() {
+                (random_password(), true)
+            } else {
+                let mut line = String::new();
+                stdin.lock().read_line(&mut line).context("reading the password from stdin")?;
+                let line = line.trim_end_matches(['\r', '\n']).to_owned();
+                if line.is_empty() {
+                    bail!("no password on standard input");
+                }
+                (line, false)
+            };
+            provision::create_owner(state.store.as_ref(), &email, &password, now).await?;
+            if generated {
+                println!("owner login: {} {}", email.trim().to_lowercase(), password);
+            } else {
+                println!("owner created: {}", email.trim().to_lowercase());
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: &Config) -> Result<()> {
+    let state = open_state(config).await?;
+    let listener = worktrail_server::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, backend = ?state.store.backend(), "serving");
+    println!("serving on http://{addr}");
+    worktrail_server::serve(state, listener, worktrail_server::shutdown_signal()).await?;
+    Ok(())
+}

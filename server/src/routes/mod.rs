@@ -1,0 +1,4 @@
+//! HTTP routes, one module per area. Handlers only parse, call and map.
+
+pub mod agent;
+pub mod health;

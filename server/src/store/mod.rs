@@ -1,0 +1,248 @@
+//! Storage: one [`Store`] contract, two backends (SQLite embedded by default, PostgreSQL for
+//! scale), chosen by the database URL's scheme.
+//!
+//! Invariants every backend keeps:
+//! - every method on tenant data takes the [`CompanyId`] first and touches only that company's
+//!   rows; the only lookups not scoped by company are the ones that *establish* the company from
+//!   a secret (`gate_by_key_hash`) — their unique indexes on the hash are the one exception to
+//!   "`company_id` leads every index";
+//! - a batch is stored in one transaction together with its acknowledgement, so a retry either
+//!   finds the whole batch and its answer or nothing;
+//! - times are epoch milliseconds, ids UUIDv7, on both backends.
+
+mod sql;
+pub mod types;
+
+pub use types::*;
+
+use async_trait::async_trait;
+use std::sync::Arc;
+use worktrail_shared::api::BatchRequest;
+use worktrail_shared::policy::Policy;
+use worktrail_shared::{CompanyId, DeviceId, OwnerId, RecordId, UserId};
+
+use crate::domain::plan::Plan;
+use crate::domain::subscription::{Subscription, SubscriptionStatus};
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique value (plan code, e-mail, company name) is already taken.
+    #[error("already exists: {0}")]
+    Conflict(String),
+    /// The addressed row does not exist in this company.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// Enrolling one more employee would exceed the plan's seats.
+    #[error("the plan's seat limit is reached")]
+    SeatLimitReached,
+    /// The device (or its employee) was revoked or deactivated.
+    #[error("{0}")]
+    DeviceRevoked(String),
+    /// The database URL or its settings are not usable.
+    #[error("database configuration: {0}")]
+    Config(String),
+    /// A stored value could not be read back (a bug or a corrupted row).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// The database failed.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// Which backend a store runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// The storage contract. See the module documentation for the invariants.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// The backend this store runs on.
+    fn backend(&self) -> Backend;
+    /// Applies pending migrations.
+    async fn migrate(&self) -> Result<(), StoreError>;
+    /// Checks the database answers (readiness).
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    // ---- platform: plans and owners -------------------------------------------------------
+    /// Stores a new plan; `Conflict` when its code is taken.
+    async fn create_plan(&self, plan: &Plan, now_ms: i64) -> Result<(), StoreError>;
+    /// Every plan, by price.
+    async fn list_plans(&self) -> Result<Vec<Plan>, StoreError>;
+    /// The plan with this code.
+    async fn plan_by_code(&self, code: &str) -> Result<Option<Plan>, StoreError>;
+    /// Stores a platform operator; `Conflict` when the e-mail is taken.
+    async fn create_owner(
+        &self,
+        id: OwnerId,
+        email: &str,
+        password_hash: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// Replaces an operator's password hash; false when no such operator.
+    async fn set_owner_password(
+        &self,
+        email: &str,
+        password_hash: &str,
+    ) -> Result<bool, StoreError>;
+
+    // ---- companies, subscriptions, keys ---------------------------------------------------
+    /// Creates a company with its subscription, first key and policy in one transaction.
+    async fn create_company(&self, new: &NewCompany) -> Result<(), StoreError>;
+    /// A company by id.
+    async fn company(&self, company: CompanyId) -> Result<Option<Company>, StoreError>;
+    /// A company by its exact name (names are unique).
+    async fn company_by_name(&self, name: &str) -> Result<Option<Company>, StoreError>;
+    /// Adds a key (rotation); the old keys stay valid until their `expires_at_ms`.
+    async fn add_company_key(&self, company: CompanyId, key: &NewKey) -> Result<(), StoreError>;
+    /// Sets every key of the company that has no expiry, or a later one, to expire at `at_ms`
+    /// (the rotation grace), except `keep`.
+    async fn expire_company_keys(
+        &self,
+        company: CompanyId,
+        keep: worktrail_shared::CompanyKeyId,
+        at_ms: i64,
+    ) -> Result<u64, StoreError>;
+    /// Suspends (`Some(time)`) or reactivates (`None`) a company.
+    async fn set_company_suspended(
+        &self,
+        company: CompanyId,
+        suspended_at_ms: Option<i64>,
+    ) -> Result<(), StoreError>;
+    /// The company's current subscription.
+    async fn subscription(&self, company: CompanyId) -> Result<Option<Subscription>, StoreError>;
+    /// Replaces the current subscription and appends the change to its history.
+    async fn set_subscription(
+        &self,
+        company: CompanyId,
+        sub: &Subscription,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// The subscription history, oldest first.
+    async fn subscription_history(
+        &self,
+        company: CompanyId,
+    ) -> Result<Vec<(i64, SubscriptionStatus, String)>, StoreError>;
+    /// Replaces the company's collection policy.
+    async fn set_policy(&self, company: CompanyId, policy: &Policy) -> Result<(), StoreError>;
+
+    // ---- the agent gate -------------------------------------------------------------------
+    /// Everything the gate needs to judge a company key, in one query; `None` for an unknown key.
+    async fn gate_by_key_hash(&self, key_hash: &[u8]) -> Result<Option<KeyGate>, StoreError>;
+    /// The device holding this token in this company.
+    async fn device_by_token_hash(
+        &self,
+        company: CompanyId,
+        token_hash: &[u8],
+    ) -> Result<Option<DeviceAuth>, StoreError>;
+
+    // ---- users and devices ----------------------------------------------------------------
+    /// Creates a company user; `Conflict` when the e-mail is taken in this company.
+    async fn create_user(&self, company: CompanyId, user: &NewUser) -> Result<(), StoreError>;
+    /// A user of this company by e-mail (case-insensitive).
+    async fn user_by_email(
+        &self,
+        company: CompanyId,
+        email: &str,
+    ) -> Result<Option<User>, StoreError>;
+    /// Replaces a user's password hash.
+    async fn set_user_password(
+        &self,
+        company: CompanyId,
+        user: UserId,
+        password_hash: &str,
+    ) -> Result<(), StoreError>;
+    /// Finds or creates the employee (within `max_seats`) and creates or updates the device with
+    /// a new token, in one transaction.
+    async fn enroll_device(
+        &self,
+        company: CompanyId,
+        enrollment: &Enrollment,
+        max_seats: i64,
+        now_ms: i64,
+    ) -> Result<UserId, StoreError>;
+    /// Marks a device revoked (its token stops working at once).
+    async fn revoke_device(
+        &self,
+        company: CompanyId,
+        device: DeviceId,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// The company's devices.
+    async fn devices(&self, company: CompanyId) -> Result<Vec<DeviceRow>, StoreError>;
+    /// Records a successful agent call: the company's `last_sync_at` and the device's
+    /// `last_seen_at`.
+    async fn touch_device(
+        &self,
+        company: CompanyId,
+        device: DeviceId,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+
+    // ---- ingest ---------------------------------------------------------------------------
+    /// Stores a validated batch idempotently (see [`IngestOutcome`]), updating `last_sync_at` and
+    /// `last_seen_at` in the same transaction.
+    async fn ingest_batch(
+        &self,
+        company: CompanyId,
+        device: &DeviceAuth,
+        batch: &BatchRequest,
+        meta: &BatchMeta,
+    ) -> Result<IngestOutcome, StoreError>;
+    /// What is known of screenshot `id` of this device: `None` when no batch announced it,
+    /// else its announced size and, once uploaded, the SHA-256 of its bytes.
+    async fn screenshot_state(
+        &self,
+        company: CompanyId,
+        device: DeviceId,
+        id: RecordId,
+    ) -> Result<Option<(i64, Option<Vec<u8>>)>, StoreError>;
+    /// Records an uploaded screenshot's object; idempotent by content hash.
+    async fn attach_screenshot(
+        &self,
+        company: CompanyId,
+        device: DeviceId,
+        id: RecordId,
+        upload: &ScreenshotUpload,
+    ) -> Result<AttachOutcome, StoreError>;
+
+    // ---- reads ----------------------------------------------------------------------------
+    /// How many rows of each record kind the company holds.
+    async fn record_counts(&self, company: CompanyId) -> Result<RecordCounts, StoreError>;
+    /// Every record id the company holds, of every kind (for loss/duplication checks).
+    async fn record_ids(&self, company: CompanyId) -> Result<Vec<RecordId>, StoreError>;
+    /// App spans overlapping `[from_ms, to_ms)`, by start.
+    async fn app_spans(
+        &self,
+        company: CompanyId,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<AppSpanRow>, StoreError>;
+    /// Screenshots' metadata, by time.
+    async fn screenshots(&self, company: CompanyId) -> Result<Vec<ScreenshotRow>, StoreError>;
+}
+
+/// Opens the store for `url` (`sqlite://path` or `postgres://…`), checks its settings and runs
+/// migrations.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    let store: Arc<dyn Store> = if url.starts_with("sqlite:") {
+        Arc::new(sql::SqliteStore::connect(url).await?)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Arc::new(sql::PgStore::connect(url).await?)
+    } else {
+        return Err(StoreError::Config(
+            "DATABASE_URL must start with sqlite: or postgres://".to_owned(),
+        ));
+    };
+    store.migrate().await?;
+    Ok(store)
+}
