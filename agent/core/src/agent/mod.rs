@@ -1,0 +1,320 @@
+//! The agent: the capture half and the sync half over one queue, with the state they share
+//! (policy, blocked reason, pause). Tests and the tray drive it by steps — [`Agent::sample_once`],
+//! [`Agent::sync_once`] — and `worktrail-agentd run` by [`Agent::run`], which runs both halves
+//! concurrently so a slow server never delays sampling.
+
+mod capture;
+mod run;
+mod syncer;
+
+pub use capture::Capture;
+pub use syncer::{RECHECK_MS, SyncReport, Syncer};
+
+use crate::clock::Clock;
+use crate::config::{AgentConfig, Enrollment, QUEUE_FILE};
+use crate::policy::CompiledPolicy;
+use crate::probe::{IdleProbe, ProbeError, ScreenProbe, WindowProbe};
+use crate::queue::{Caps, Queue, QueueError, QueueStatus};
+use crate::sampler::Sampler;
+use crate::secrets::{SecretError, Secrets};
+use crate::sync::{Credentials, SyncClient, SyncError};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use worktrail_shared::api::{EnrollRequest, PolicyResponse};
+use worktrail_shared::secret::{CompanyKey, DeviceToken};
+use worktrail_shared::{DeviceId, ErrorCode};
+
+/// Why the server refuses this agent (kept across restarts).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Blocked {
+    /// The stable code, e.g. `trial_expired`.
+    pub code: ErrorCode,
+    /// The server's message.
+    pub message: String,
+    /// Since when.
+    pub since_ms: i64,
+}
+
+#[derive(Debug)]
+struct SharedState {
+    policy: Arc<CompiledPolicy>,
+    blocked: Option<Blocked>,
+    paused: bool,
+    enrolled: bool,
+    last_error: Option<String>,
+}
+
+/// State both halves read: the policy, whether the server blocks the agent, pause.
+#[derive(Debug)]
+pub struct Shared(Mutex<SharedState>);
+
+impl Shared {
+    fn state(&self) -> std::sync::MutexGuard<'_, SharedState> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+    /// Whether capture may run now, and the policy to run it under.
+    pub fn capture_allowed(&self) -> (bool, Arc<CompiledPolicy>) {
+        let s = self.state();
+        (s.enrolled && s.blocked.is_none() && !s.paused, s.policy.clone())
+    }
+    /// The current policy.
+    pub fn policy(&self) -> Arc<CompiledPolicy> {
+        self.state().policy.clone()
+    }
+    fn set_policy(&self, p: &PolicyResponse) {
+        self.state().policy = Arc::new(CompiledPolicy::new(p.policy.clone(), &p.time_zone));
+    }
+    /// The block, if any.
+    pub fn blocked(&self) -> Option<Blocked> {
+        self.state().blocked.clone()
+    }
+    fn set_blocked(&self, b: Option<Blocked>) {
+        self.state().blocked = b;
+    }
+    fn set_last_error(&self, e: Option<String>) {
+        self.state().last_error = e;
+    }
+}
+
+/// Everything `status` reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct AgentStatus {
+    /// Whether the agent is enrolled.
+    pub enrolled: bool,
+    /// This installation's id.
+    pub device_id: DeviceId,
+    /// Enrolment facts.
+    pub enrollment: Option<Enrollment>,
+    /// Capturing now (enrolled, not blocked, not paused).
+    pub capturing: bool,
+    /// Paused by the employee.
+    pub paused: bool,
+    /// Why the server refuses the agent.
+    pub blocked: Option<Blocked>,
+    /// The queue.
+    pub queue: QueueStatus,
+    /// Where secrets are kept: keyring, file or memory.
+    pub secret_store: &'static str,
+    /// The last sync error, if the last sync failed.
+    pub last_error: Option<String>,
+}
+
+/// The agent failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The queue failed.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    /// The secret store failed.
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    /// Talking to the server failed.
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+    /// A probe failed.
+    #[error(transparent)]
+    Probe(#[from] ProbeError),
+    /// The data dir failed.
+    #[error("data dir: {0}")]
+    Io(#[from] std::io::Error),
+    /// The server's answer is malformed.
+    #[error("the server sent a malformed device token")]
+    BadToken,
+}
+
+/// The probes an agent reads.
+pub struct Probes {
+    /// Active window.
+    pub window: Box<dyn WindowProbe>,
+    /// Idle time.
+    pub idle: Box<dyn IdleProbe>,
+    /// Screens (none: no screenshots).
+    pub screen: Option<Box<dyn ScreenProbe>>,
+}
+
+impl std::fmt::Debug for Probes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Probes").field("screen", &self.screen.is_some()).finish_non_exhaustive()
+    }
+}
+
+impl Probes {
+    /// The platform's probes (X11 through `$DISPLAY` on Linux).
+    pub fn platform() -> Result<Self, ProbeError> {
+        Ok(Self {
+            window: crate::probe::window::platform_window_probe()?,
+            idle: crate::probe::idle::platform_idle_probe()?,
+            screen: Some(Box::new(crate::probe::screen::XcapProbe)),
+        })
+    }
+    /// Probes that see nothing, for commands that only sync.
+    pub fn none() -> Self {
+        Self {
+            window: Box::new(crate::probe::fake::FakeWindow::default()),
+            idle: Box::new(crate::probe::fake::FakeIdle::default()),
+            screen: None,
+        }
+    }
+}
+
+/// The agent.
+#[derive(Debug)]
+pub struct Agent {
+    dir: PathBuf,
+    config: AgentConfig,
+    secrets: Secrets,
+    shared: Arc<Shared>,
+    queue: Arc<Queue>,
+    /// The capture half.
+    pub capture: Capture,
+    /// The sync half.
+    pub syncer: Syncer,
+}
+
+impl Agent {
+    /// Opens the agent whose state lives in `dir`.
+    pub fn open(
+        dir: &Path,
+        secrets: Secrets,
+        probes: Probes,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, AgentError> {
+        let config = AgentConfig::load_or_create(dir)?;
+        let queue = Arc::new(Queue::open(&dir.join(QUEUE_FILE), Caps::default())?);
+        let shared = Arc::new(Shared(Mutex::new(SharedState {
+            policy: Arc::new(CompiledPolicy::default()),
+            blocked: None,
+            paused: false,
+            enrolled: config.enrollment.is_some(),
+            last_error: None,
+        })));
+        let sampler = Sampler::new(probes.window, probes.idle);
+        let capture =
+            Capture::new(sampler, probes.screen, shared.clone(), queue.clone(), clock.clone());
+        let syncer = Syncer::new(shared.clone(), queue.clone(), clock);
+        let mut agent =
+            Self { dir: dir.to_owned(), config, secrets, shared, queue, capture, syncer };
+        agent.load_state()?;
+        Ok(agent)
+    }
+
+    fn load_state(&mut self) -> Result<(), AgentError> {
+        // Called once at start, before any task runs: a short blocking read is fine here.
+        let policy = self.queue.call_blocking(|db| db.get_meta("policy"));
+        let blocked = self.queue.call_blocking(|db| db.get_meta("blocked"));
+        if let Some(p) = policy?.and_then(|j| serde_json::from_str::<PolicyResponse>(&j).ok()) {
+            self.shared.set_policy(&p);
+        }
+        self.shared.set_blocked(blocked?.and_then(|j| serde_json::from_str(&j).ok()));
+        if let Some(e) = &self.config.enrollment {
+            self.syncer.client = Some(SyncClient::new(&e.server_url)?);
+            if let (Some(key), Some(token)) =
+                (self.secrets.company_key()?, self.secrets.device_token()?)
+            {
+                self.syncer.creds = Some(Credentials { key, token });
+            }
+        }
+        Ok(())
+    }
+
+    /// This installation's id.
+    pub fn device_id(&self) -> DeviceId {
+        self.config.device_id
+    }
+
+    /// The data dir.
+    pub fn data_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Exchanges the company key for a device token and keeps both in the secret store.
+    pub async fn enroll(
+        &mut self,
+        server_url: &str,
+        key: CompanyKey,
+        email: Option<String>,
+    ) -> Result<Enrollment, AgentError> {
+        let client = SyncClient::new(server_url)?;
+        let req = EnrollRequest {
+            device_id: self.config.device_id,
+            email: email.clone(),
+            os_user: whoami::username().unwrap_or_else(|_| "unknown".into()),
+            hostname: whoami::hostname().unwrap_or_else(|_| "unknown".into()),
+            os: whoami::distro().unwrap_or_else(|_| std::env::consts::OS.into()),
+            agent_version: env!("CARGO_PKG_VERSION").into(),
+        };
+        let resp = client.enroll(&key, &req).await?;
+        let token = DeviceToken::parse(&resp.device_token).map_err(|_| AgentError::BadToken)?;
+        self.secrets.store(&key, &token)?;
+        let enrollment = Enrollment {
+            server_url: server_url.trim_end_matches('/').to_owned(),
+            company_id: resp.company_id,
+            company_name: resp.company_name,
+            employee_id: resp.employee_id,
+            email,
+            enrolled_at_ms: self.syncer.clock.now_ms(),
+        };
+        self.config.enrollment = Some(enrollment.clone());
+        self.config.save(&self.dir)?;
+        self.syncer.client = Some(client);
+        self.syncer.creds = Some(Credentials { key, token });
+        self.shared.state().enrolled = true;
+        let policy =
+            PolicyResponse { policy: resp.policy, time_zone: "UTC".into(), server_time_ms: 0 };
+        self.syncer.apply_policy(policy).await;
+        self.shared.set_blocked(None);
+        self.queue.call(|db| db.set_meta("blocked", None)).await?;
+        Ok(enrollment)
+    }
+
+    /// One sample (see [`Capture::sample_once`]).
+    pub async fn sample_once(&mut self) -> Result<usize, AgentError> {
+        Ok(self.capture.sample_once().await?)
+    }
+
+    /// One sync pass (see [`Syncer::sync_once`]).
+    pub async fn sync_once(&mut self) -> Result<SyncReport, AgentError> {
+        Ok(self.syncer.sync_once().await?)
+    }
+
+    /// Pauses or resumes capture (when the policy allows pausing). Returns whether it is paused.
+    pub async fn set_paused(&mut self, paused: bool) -> Result<bool, AgentError> {
+        if paused && !self.shared.policy().policy.allow_pause {
+            return Ok(false);
+        }
+        self.shared.state().paused = paused;
+        if paused {
+            self.capture.stop().await?;
+        }
+        Ok(paused)
+    }
+
+    /// What `status` shows.
+    pub async fn status(&self) -> Result<AgentStatus, AgentError> {
+        let queue = self.queue.call(|db| db.status()).await?;
+        let (capturing, _) = self.shared.capture_allowed();
+        let s = self.shared.state();
+        Ok(AgentStatus {
+            enrolled: s.enrolled,
+            device_id: self.config.device_id,
+            enrollment: self.config.enrollment.clone(),
+            capturing,
+            paused: s.paused,
+            blocked: s.blocked.clone(),
+            queue,
+            secret_store: self.secrets.0.kind(),
+            last_error: s.last_error.clone(),
+        })
+    }
+
+    /// The policy capture runs under now.
+    pub fn capture_policy(&self) -> Arc<CompiledPolicy> {
+        self.shared.policy()
+    }
+
+    /// The queue (for tests and diagnostics).
+    pub fn queue(&self) -> &Queue {
+        &self.queue
+    }
+}

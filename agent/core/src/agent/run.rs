@@ -1,0 +1,37 @@
+//! The run loop: sampling and syncing side by side until `shutdown` resolves, then a clean stop
+//! (open spans and the session are closed and written). Cancelling a sync mid-batch is safe: the
+//! queue changes only in transactions and the batch is resent with the same id next time.
+
+use super::{Agent, AgentError};
+use std::time::Duration;
+
+impl Agent {
+    /// Captures and syncs until `shutdown` completes.
+    pub async fn run(&mut self, shutdown: impl Future<Output = ()>) -> Result<(), AgentError> {
+        let capture = &mut self.capture;
+        let syncer = &mut self.syncer;
+        let capture_loop = async {
+            loop {
+                let secs = capture.shared.policy().policy.sample_interval_secs.max(1);
+                if let Err(e) = capture.sample_once().await {
+                    tracing::error!(error = %e, "sampling failed");
+                }
+                tokio::time::sleep(Duration::from_secs(u64::from(secs))).await;
+            }
+        };
+        let sync_loop = async {
+            loop {
+                syncer.step().await;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        };
+        tokio::select! {
+            () = shutdown => tracing::info!("stopping"),
+            () = capture_loop => {}
+            () = sync_loop => {}
+        }
+        let written = self.capture.stop().await?;
+        tracing::info!(records = written, "capture stopped; open spans written");
+        Ok(())
+    }
+}

@@ -1,0 +1,72 @@
+//! `agent.json` in the data dir: the device id (generated once, kept across re-enrolments) and
+//! the enrolment's non-secret facts. Secrets are never written here (see [`crate::secrets`]).
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use worktrail_shared::{CompanyId, DeviceId, UserId};
+
+/// The file's name in the data dir.
+pub const CONFIG_FILE: &str = "agent.json";
+/// The queue's file name in the data dir.
+pub const QUEUE_FILE: &str = "queue.sqlite3";
+
+/// Facts learnt at enrolment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enrollment {
+    /// The server's base URL.
+    pub server_url: String,
+    /// The company.
+    pub company_id: CompanyId,
+    /// Its display name.
+    pub company_name: String,
+    /// The employee this device records for.
+    pub employee_id: UserId,
+    /// The e-mail given at enrolment.
+    pub email: Option<String>,
+    /// When.
+    pub enrolled_at_ms: i64,
+}
+
+/// The agent's persistent, non-secret configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentConfig {
+    /// This installation's id.
+    pub device_id: DeviceId,
+    /// Set once enrolled.
+    pub enrollment: Option<Enrollment>,
+}
+
+impl AgentConfig {
+    fn path(dir: &Path) -> PathBuf {
+        dir.join(CONFIG_FILE)
+    }
+
+    /// Loads the config from `dir`, creating the dir and a fresh device id on first run.
+    pub fn load_or_create(dir: &Path) -> std::io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        match std::fs::read(Self::path(dir)) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(std::io::Error::other),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let config = Self { device_id: DeviceId::new(), enrollment: None };
+                config.save(dir)?;
+                Ok(config)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes the config atomically (temp file, fsync, rename).
+    pub fn save(&self, dir: &Path) -> std::io::Result<()> {
+        use std::io::Write;
+        let tmp = dir.join(format!("{CONFIG_FILE}.tmp"));
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?)?;
+        f.sync_all()?;
+        std::fs::rename(tmp, Self::path(dir))
+    }
+}
+
+/// The default data dir: the platform's local data dir (e.g. `~/.local/share/worktrail-agent`).
+pub fn default_data_dir() -> PathBuf {
+    dirs::data_local_dir().unwrap_or_else(|| PathBuf::from(".")).join("worktrail-agent")
+}

@@ -1,0 +1,193 @@
+//! The X11 desktop through `x11rb` (pure Rust, no Xlib): active window and idle time.
+//!
+//! The active window is `_NET_ACTIVE_WINDOW` on the root (set by EWMH window managers), falling
+//! back to the input focus, walked up to the top-level client that carries the properties. The
+//! title is `_NET_WM_NAME` (UTF-8), falling back to `WM_NAME` (which is all xterm sets). Idle time
+//! and the screen-saver state come from the MIT-SCREEN-SAVER extension. A broken connection
+//! (X server gone) is reported as an error each time; the caller decides whether to reconnect.
+
+use super::{IdleProbe, IdleState, ProbeError, WindowInfo, WindowProbe};
+use x11rb::connection::{Connection, RequestConnection as _};
+use x11rb::protocol::screensaver::{self, ConnectionExt as _};
+use x11rb::protocol::xproto::{Atom, AtomEnum, ConnectionExt as _, Window};
+use x11rb::rust_connection::RustConnection;
+
+struct Atoms {
+    net_active_window: Atom,
+    net_wm_name: Atom,
+    net_wm_pid: Atom,
+    utf8_string: Atom,
+}
+
+/// One connection to an X server, serving both the window and the idle probe.
+pub struct X11Desktop {
+    conn: RustConnection,
+    root: Window,
+    atoms: Atoms,
+    has_screensaver: bool,
+}
+
+impl std::fmt::Debug for X11Desktop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("X11Desktop").field("root", &self.root).finish_non_exhaustive()
+    }
+}
+
+fn platform<E: std::fmt::Display>(e: E) -> ProbeError {
+    ProbeError::Platform(e.to_string())
+}
+
+impl X11Desktop {
+    /// Connects to `display` (for example `":99"`), or to `$DISPLAY` when `None`.
+    pub fn connect(display: Option<&str>) -> Result<Self, ProbeError> {
+        let (conn, screen) =
+            x11rb::connect(display).map_err(|e| ProbeError::NoDisplay(e.to_string()))?;
+        let root = conn.setup().roots[screen].root;
+        let intern = |name: &[u8]| -> Result<Atom, ProbeError> {
+            Ok(conn.intern_atom(false, name).map_err(platform)?.reply().map_err(platform)?.atom)
+        };
+        let atoms = Atoms {
+            net_active_window: intern(b"_NET_ACTIVE_WINDOW")?,
+            net_wm_name: intern(b"_NET_WM_NAME")?,
+            net_wm_pid: intern(b"_NET_WM_PID")?,
+            utf8_string: intern(b"UTF8_STRING")?,
+        };
+        let has_screensaver = conn
+            .extension_information(screensaver::X11_EXTENSION_NAME)
+            .map_err(platform)?
+            .is_some();
+        if !has_screensaver {
+            tracing::warn!("the X server has no MIT-SCREEN-SAVER extension; idle time is unknown");
+        }
+        Ok(Self { conn, root, atoms, has_screensaver })
+    }
+
+    fn property(
+        &self,
+        window: Window,
+        name: Atom,
+        ty: Atom,
+    ) -> Result<Option<Vec<u8>>, ProbeError> {
+        let reply = self
+            .conn
+            .get_property(false, window, name, ty, 0, 4096)
+            .map_err(platform)?
+            .reply()
+            .map_err(platform)?;
+        if reply.type_ == u32::from(AtomEnum::NONE) || reply.value.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(reply.value))
+    }
+
+    fn cardinal(
+        &self,
+        window: Window,
+        name: Atom,
+        ty: AtomEnum,
+    ) -> Result<Option<u32>, ProbeError> {
+        let reply = self
+            .conn
+            .get_property(false, window, name, ty, 0, 1)
+            .map_err(platform)?
+            .reply()
+            .map_err(platform)?;
+        Ok(reply.value32().and_then(|mut v| v.next()))
+    }
+
+    fn title(&self, window: Window) -> Result<Option<String>, ProbeError> {
+        if let Some(v) = self.property(window, self.atoms.net_wm_name, self.atoms.utf8_string)? {
+            return Ok(Some(String::from_utf8_lossy(&v).into_owned()));
+        }
+        // WM_NAME is STRING (Latin-1) or COMPOUND_TEXT; accept any type.
+        let wm_name = AtomEnum::WM_NAME.into();
+        Ok(self.property(window, wm_name, AtomEnum::ANY.into())?.map(|v| {
+            match String::from_utf8(v) {
+                Ok(s) => s,
+                Err(e) => e.into_bytes().iter().map(|&b| b as char).collect(),
+            }
+        }))
+    }
+
+    fn class(&self, window: Window) -> Result<Option<String>, ProbeError> {
+        let Some(v) = self.property(window, AtomEnum::WM_CLASS.into(), AtomEnum::STRING.into())?
+        else {
+            return Ok(None);
+        };
+        // "instance\0class\0": prefer the class, else the instance.
+        let mut parts = v.split(|&b| b == 0).filter(|p| !p.is_empty());
+        let instance = parts.next().map(|p| String::from_utf8_lossy(p).into_owned());
+        let class = parts.next().map(|p| String::from_utf8_lossy(p).into_owned());
+        Ok(class.or(instance))
+    }
+
+    /// Walks up from `window` to the first ancestor that names itself (a client window).
+    fn client_of(&self, mut window: Window) -> Result<Option<Window>, ProbeError> {
+        for _ in 0..32 {
+            if window == self.root || window == 0 {
+                return Ok(None);
+            }
+            if self.class(window)?.is_some() || self.title(window)?.is_some() {
+                return Ok(Some(window));
+            }
+            window =
+                self.conn.query_tree(window).map_err(platform)?.reply().map_err(platform)?.parent;
+        }
+        Ok(None)
+    }
+
+    fn focused_window(&self) -> Result<Option<Window>, ProbeError> {
+        let active = self.cardinal(self.root, self.atoms.net_active_window, AtomEnum::WINDOW)?;
+        if let Some(w) = active.filter(|&w| w != 0) {
+            return Ok(Some(w));
+        }
+        let focus = self.conn.get_input_focus().map_err(platform)?.reply().map_err(platform)?.focus;
+        // 0 is None, 1 is PointerRoot.
+        if focus <= 1 {
+            return Ok(None);
+        }
+        self.client_of(focus)
+    }
+}
+
+fn exe_of(pid: u32) -> Option<String> {
+    std::fs::read_link(format!("/proc/{pid}/exe")).ok().map(|p| p.to_string_lossy().into_owned())
+}
+
+impl WindowProbe for X11Desktop {
+    fn active_window(&mut self) -> Result<Option<WindowInfo>, ProbeError> {
+        let Some(window) = self.focused_window()? else {
+            return Ok(None);
+        };
+        let title = self.title(window)?.unwrap_or_default();
+        let pid = self.cardinal(window, self.atoms.net_wm_pid, AtomEnum::CARDINAL)?;
+        let exe = pid.and_then(exe_of);
+        let app = match self.class(window)? {
+            Some(class) => class,
+            None => exe
+                .as_deref()
+                .and_then(|e| std::path::Path::new(e).file_name())
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "unknown".to_owned()),
+        };
+        Ok(Some(WindowInfo { app, exe, title, pid }))
+    }
+}
+
+impl IdleProbe for X11Desktop {
+    fn idle(&mut self) -> Result<IdleState, ProbeError> {
+        if !self.has_screensaver {
+            return Ok(IdleState::default());
+        }
+        let info = self
+            .conn
+            .screensaver_query_info(self.root)
+            .map_err(platform)?
+            .reply()
+            .map_err(platform)?;
+        Ok(IdleState {
+            idle_ms: u64::from(info.ms_since_user_input),
+            locked: info.state == u8::from(screensaver::State::ON),
+        })
+    }
+}
