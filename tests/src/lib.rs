@@ -1,1 +1,226 @@
-//! Test harness.
+//! The test harness: a real `worktrail-server` on an ephemeral port over a temporary database
+//! (SQLite always; PostgreSQL when `TEST_DATABASE_URL` is set, one fresh database per test),
+//! with a manual clock and a seeded company.
+
+pub mod db;
+
+use reqwest::StatusCode;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use worktrail_server::clock::{Clock, ManualClock, SystemClock};
+use worktrail_server::objects::LocalObjects;
+use worktrail_server::ratelimit::{Rate, RateLimits};
+use worktrail_server::store::Store;
+use worktrail_server::{AppState, provision};
+use worktrail_shared::api::{EnrollRequest, EnrollResponse};
+use worktrail_shared::secret::{CompanyKey, DeviceToken};
+use worktrail_shared::{COMPANY_KEY_HEADER, CompanyId, DeviceId, ErrorBody, ErrorCode};
+
+pub use db::{Backend, TestDb};
+
+/// How to start a [`TestServer`].
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Rate limits (default: too high to matter).
+    pub rate_limits: RateLimits,
+    /// Plan of the seeded company.
+    pub plan: String,
+    /// Plans to create besides the defaults.
+    pub extra_plans: Vec<worktrail_server::domain::plan::Plan>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        let lots = Rate { per_sec: 1_000_000.0, burst: 1_000_000.0 };
+        Self {
+            rate_limits: RateLimits { device: lots, company: lots },
+            plan: "trial".into(),
+            extra_plans: Vec::new(),
+        }
+    }
+}
+
+/// A running server with a seeded company ("Test Co" on the trial plan).
+#[derive(Debug)]
+pub struct TestServer {
+    /// `http://127.0.0.1:<port>`.
+    pub base_url: String,
+    /// The bound address (kept across [`TestServer::restart`]).
+    pub addr: SocketAddr,
+    /// The state the server runs on (store, clock, objects).
+    pub state: AppState,
+    /// The server's clock; starts at the real time and moves only when told.
+    pub clock: ManualClock,
+    /// The seeded company.
+    pub company: CompanyId,
+    /// Its key.
+    pub company_key: CompanyKey,
+    /// The database (dropped with the server).
+    pub db: TestDb,
+    /// Directory of screenshot objects.
+    pub objects_dir: tempfile::TempDir,
+    running: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+}
+
+impl TestServer {
+    /// Starts a server on `backend` with default options; `None` when the backend is not
+    /// available here (PostgreSQL without `TEST_DATABASE_URL`).
+    pub async fn start(backend: Backend) -> Option<Self> {
+        Self::start_with(backend, Options::default()).await
+    }
+
+    /// Starts a server with `options`.
+    pub async fn start_with(backend: Backend, options: Options) -> Option<Self> {
+        let db = TestDb::create(backend).await?;
+        let store = worktrail_server::store::open(&db.url).await.expect("open the test database");
+        let now = SystemClock.now_ms();
+        let clock = ManualClock::new(now);
+        provision::seed_default_plans(store.as_ref(), now).await.expect("seed plans");
+        for plan in &options.extra_plans {
+            provision::create_plan(store.as_ref(), plan, now).await.expect("create plan");
+        }
+        let created =
+            provision::create_company(store.as_ref(), "Test Co", &options.plan, "UTC", now)
+                .await
+                .expect("create the test company");
+        let objects_dir = tempfile::tempdir().expect("temp dir");
+        let state = AppState::new(
+            store,
+            Arc::new(LocalObjects::new(objects_dir.path())),
+            Arc::new(clock.clone()),
+            options.rate_limits,
+            Duration::from_secs(30),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+        let addr = listener.local_addr().expect("local addr");
+        let mut server = Self {
+            base_url: format!("http://{addr}"),
+            addr,
+            state,
+            clock,
+            company: created.id,
+            company_key: created.key,
+            db,
+            objects_dir,
+            running: None,
+        };
+        server.spawn(listener);
+        Some(server)
+    }
+
+    fn spawn(&mut self, listener: tokio::net::TcpListener) {
+        let (tx, rx) = oneshot::channel();
+        let state = self.state.clone();
+        let task = tokio::spawn(async move {
+            let _ = worktrail_server::serve(state, listener, async {
+                let _ = rx.await;
+            })
+            .await;
+        });
+        self.running = Some((tx, task));
+    }
+
+    /// The store behind the server.
+    pub fn store(&self) -> &dyn Store {
+        self.state.store.as_ref()
+    }
+
+    /// Stops serving (connections are refused) but keeps the database.
+    pub async fn stop(&mut self) {
+        if let Some((tx, task)) = self.running.take() {
+            let _ = tx.send(());
+            let _ = task.await;
+        }
+    }
+
+    /// Serves again on the same address after [`TestServer::stop`].
+    pub async fn restart(&mut self) {
+        assert!(self.running.is_none(), "restart needs a stopped server");
+        let listener = tokio::net::TcpListener::bind(self.addr).await.expect("rebind");
+        self.spawn(listener);
+    }
+
+    /// Creates another company on the same server ("`name`" on the trial plan).
+    pub async fn add_company(&self, name: &str) -> (CompanyId, CompanyKey) {
+        let created =
+            provision::create_company(self.store(), name, "trial", "UTC", self.clock.now_ms())
+                .await
+                .expect("create company");
+        (created.id, created.key)
+    }
+
+    /// A URL on this server.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// Enrols a new device for `email` with `key` through the HTTP API.
+    pub async fn enroll_with(
+        &self,
+        key: &CompanyKey,
+        email: &str,
+    ) -> Result<(DeviceId, DeviceToken), (StatusCode, ErrorBody)> {
+        let device_id = DeviceId::new();
+        let req = EnrollRequest {
+            device_id,
+            email: Some(email.into()),
+            os_user: "tester".into(),
+            hostname: "test-host".into(),
+            os: "Linux".into(),
+            agent_version: "test".into(),
+        };
+        let resp = http()
+            .post(self.url("/api/v1/agent/enroll"))
+            .header(COMPANY_KEY_HEADER, key.expose())
+            .json(&req)
+            .send()
+            .await
+            .expect("enrol request");
+        let status = resp.status();
+        if !status.is_success() {
+            return Err((status, resp.json().await.expect("error body")));
+        }
+        let body: EnrollResponse = resp.json().await.expect("enrol body");
+        Ok((device_id, DeviceToken::parse(&body.device_token).expect("well-formed token")))
+    }
+
+    /// Enrols a new device of the seeded company.
+    pub async fn enroll(&self, email: &str) -> (DeviceId, DeviceToken) {
+        self.enroll_with(&self.company_key, email).await.expect("enrolment succeeds")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some((tx, task)) = self.running.take() {
+            let _ = tx.send(());
+            task.abort();
+        }
+    }
+}
+
+/// A plain HTTP client for tests (no redirects, short timeouts).
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("http client")
+}
+
+/// Asserts `resp` is an error with `code` at the code's status; returns its message.
+pub async fn expect_error(resp: reqwest::Response, code: ErrorCode) -> String {
+    let status = resp.status();
+    let text = resp.text().await.expect("body");
+    assert_eq!(status.as_u16(), code.http_status(), "status for {code}: body {text}");
+    let body: ErrorBody =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not an error body ({e}): {text}"));
+    assert_eq!(body.code, code, "{}", body.message);
+    body.message
+}
+
+// ---- agent fixtures (issue 3: agent core) -------------------------------------------------------
+pub mod agent;

@@ -71,6 +71,9 @@ pub trait Store: Send + Sync + 'static {
     async fn migrate(&self) -> Result<(), StoreError>;
     /// Checks the database answers (readiness).
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Closes the connection pool; every later call fails. Used at shutdown (and by tests that
+    /// prove a request was refused without touching the database).
+    async fn close(&self);
 
     // ---- platform: plans and owners -------------------------------------------------------
     /// Stores a new plan; `Conflict` when its code is taken.

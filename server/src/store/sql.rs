@@ -175,6 +175,10 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            async fn close(&self) {
+                self.pool.close().await;
+            }
+
             async fn create_plan(&self, plan: &Plan, now_ms: i64) -> Result<(), StoreError> {
                 sqlx::query(
                     "INSERT INTO plans (id, code, name, max_seats, retention_days, \

@@ -1,0 +1,30 @@
+//! The one end-to-end test binary (it links once). Each module is an area; tests that must hold
+//! on both storage backends are written once as `async fn(Backend)` and expanded for SQLite and
+//! PostgreSQL by [`both_backends!`].
+
+/// Expands `async fn name(Backend)` tests into `sqlite::name` and `postgres::name`.
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(worktrail_tests::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(worktrail_tests::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+mod agent_api;
+mod agent_gate;
+mod agent_x11;
+mod store_conformance;

@@ -1,0 +1,231 @@
+//! The `Store` contract, exercised directly on both backends: uniqueness, tenant scoping,
+//! subscriptions, and idempotent ingest under concurrency.
+
+use std::sync::Arc;
+use worktrail_server::clock::Clock;
+use worktrail_server::domain::keys::{hash_secret, new_device_token};
+use worktrail_server::domain::plan::Plan;
+use worktrail_server::domain::subscription::SubscriptionStatus;
+use worktrail_server::provision::{self, ProvisionError};
+use worktrail_server::store::{BatchMeta, DeviceAuth, Enrollment, IngestOutcome, StoreError};
+use worktrail_shared::api::{BatchRequest, Record, RecordBody};
+use worktrail_shared::policy::Policy;
+use worktrail_shared::{BatchId, CompanyId, DeviceId, RecordId};
+use worktrail_tests::{Backend, TestServer};
+
+async fn enrol_direct(s: &TestServer, company: CompanyId, email: &str) -> DeviceAuth {
+    let token = new_device_token();
+    let device = DeviceId::new();
+    let employee = s
+        .store()
+        .enroll_device(
+            company,
+            &Enrollment {
+                device_id: device,
+                email: email.into(),
+                display_name: email.into(),
+                hostname: "h".into(),
+                os: "Linux".into(),
+                os_user: "u".into(),
+                agent_version: "t".into(),
+                token_hash: hash_secret(token.expose()),
+                token_prefix: token.display_prefix().into(),
+            },
+            100,
+            s.clock.now_ms(),
+        )
+        .await
+        .unwrap();
+    DeviceAuth { id: device, employee_id: employee, revoked_at_ms: None }
+}
+
+fn spans(n: i64) -> Vec<Record> {
+    (0..n)
+        .map(|i| Record {
+            id: RecordId::new(),
+            seq: i,
+            body: RecordBody::AppSpan {
+                start_ms: i * 1000,
+                end_ms: i * 1000 + 500,
+                app: format!("app-{}", i % 7),
+                exe: None,
+                title: Some(format!("title {i}")),
+            },
+        })
+        .collect()
+}
+
+fn meta(s: &TestServer, batch: &BatchRequest) -> BatchMeta {
+    let body = serde_json::to_vec(&batch.records).unwrap();
+    BatchMeta {
+        body_hash: hash_secret(&String::from_utf8(body).unwrap()),
+        body_bytes: 1,
+        now_ms: s.clock.now_ms(),
+    }
+}
+
+async fn unique_names_and_codes_are_enforced(backend: Backend) {
+    let Some(s) = TestServer::start(backend).await else { return };
+    let now = s.clock.now_ms();
+    let mut plan = Plan::defaults().remove(0);
+    plan.id = worktrail_shared::PlanId::new();
+    assert!(matches!(s.store().create_plan(&plan, now).await, Err(StoreError::Conflict(_))));
+    let plans = s.store().list_plans().await.unwrap();
+    assert_eq!(
+        plans.iter().map(|p| p.code.as_str()).collect::<Vec<_>>(),
+        ["trial", "starter", "business"]
+    );
+    let dup = provision::create_company(s.store(), "Test Co", "trial", "UTC", now).await;
+    assert!(matches!(dup, Err(ProvisionError::Store(StoreError::Conflict(_)))), "{dup:?}");
+    let bad_tz =
+        provision::create_company(s.store(), "Elsewhere", "trial", "Mars/Olympus", now).await;
+    assert!(matches!(bad_tz, Err(ProvisionError::Invalid(_))), "{bad_tz:?}");
+    let no_plan = provision::create_company(s.store(), "Elsewhere", "gold", "UTC", now).await;
+    assert!(matches!(no_plan, Err(ProvisionError::Invalid(_))), "{no_plan:?}");
+    provision::create_owner(s.store(), "op@test.example", "a long enough password", now)
+        .await
+        .unwrap();
+    let again =
+        provision::create_owner(s.store(), "OP@test.example", "a long enough password", now).await;
+    assert!(matches!(again, Err(ProvisionError::Store(StoreError::Conflict(_)))), "{again:?}");
+}
+
+async fn company_settings_round_trip(backend: Backend) {
+    let Some(s) = TestServer::start(backend).await else { return };
+    let company = s.store().company(s.company).await.unwrap().unwrap();
+    assert_eq!(company.name, "Test Co");
+    assert_eq!(company.policy, Policy::default());
+    let mut policy = Policy::default();
+    policy.screenshots.blur = true;
+    policy.idle_threshold_secs = 120;
+    s.store().set_policy(s.company, &policy).await.unwrap();
+    assert_eq!(s.store().company(s.company).await.unwrap().unwrap().policy, policy);
+    let sub = s.store().subscription(s.company).await.unwrap().unwrap();
+    assert_eq!(sub.status, SubscriptionStatus::Trialing);
+    let history = s.store().subscription_history(s.company).await.unwrap();
+    assert_eq!(history.len(), 1);
+}
+
+async fn one_company_never_sees_anothers_rows(backend: Backend) {
+    let Some(s) = TestServer::start(backend).await else { return };
+    let (b, _) = s.add_company("Other Co").await;
+    let device_a = enrol_direct(&s, s.company, "ada@test.example").await;
+    let batch = BatchRequest {
+        batch_id: BatchId::new(),
+        sent_at_ms: 0,
+        dropped: Default::default(),
+        records: spans(25),
+    };
+    let outcome =
+        s.store().ingest_batch(s.company, &device_a, &batch, &meta(&s, &batch)).await.unwrap();
+    assert!(matches!(outcome, IngestOutcome::Acknowledged(ref a) if a.accepted == 25));
+    assert_eq!(s.store().record_counts(s.company).await.unwrap().app_spans, 25);
+    assert_eq!(s.store().record_counts(b).await.unwrap().total(), 0);
+    assert!(s.store().record_ids(b).await.unwrap().is_empty());
+    assert!(s.store().app_spans(b, 0, i64::MAX).await.unwrap().is_empty());
+    assert!(s.store().devices(b).await.unwrap().is_empty());
+    assert!(s.store().user_by_email(b, "ada@test.example").await.unwrap().is_none());
+    // The same batch id in company B is B's own batch, not a replay of A's.
+    let device_b = enrol_direct(&s, b, "bob@test.example").await;
+    let outcome = s.store().ingest_batch(b, &device_b, &batch, &meta(&s, &batch)).await.unwrap();
+    assert!(matches!(outcome, IngestOutcome::Acknowledged(ref a) if a.accepted == 25));
+    assert_eq!(s.store().record_counts(s.company).await.unwrap().app_spans, 25);
+    assert_eq!(s.store().record_counts(b).await.unwrap().app_spans, 25);
+}
+
+async fn concurrent_copies_of_one_batch_store_it_once(backend: Backend) {
+    let Some(s) = TestServer::start(backend).await else { return };
+    let s = Arc::new(s);
+    let device = enrol_direct(&s, s.company, "ada@test.example").await;
+    let batch = BatchRequest {
+        batch_id: BatchId::new(),
+        sent_at_ms: 0,
+        dropped: Default::default(),
+        records: spans(200),
+    };
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (s, device, batch) = (s.clone(), device.clone(), batch.clone());
+        tasks.push(tokio::spawn(async move {
+            let m = meta(&s, &batch);
+            s.store().ingest_batch(s.company, &device, &batch, &m).await.unwrap()
+        }));
+    }
+    let mut acks = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            IngestOutcome::Acknowledged(a) => acks.push(a),
+            IngestOutcome::Conflict => panic!("identical copies are not a conflict"),
+        }
+    }
+    assert!(acks.windows(2).all(|w| w[0] == w[1]), "every copy gets the same answer: {acks:?}");
+    assert_eq!(acks[0].accepted, 200);
+    let counts = s.store().record_counts(s.company).await.unwrap();
+    assert_eq!((counts.app_spans, counts.batches), (200, 1));
+}
+
+async fn overlapping_batches_in_parallel_store_each_record_once(backend: Backend) {
+    let Some(s) = TestServer::start(backend).await else { return };
+    let s = Arc::new(s);
+    let device = enrol_direct(&s, s.company, "ada@test.example").await;
+    let records = spans(300);
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        let slice = records[i * 40..i * 40 + 100].to_vec();
+        let (s, device) = (s.clone(), device.clone());
+        tasks.push(tokio::spawn(async move {
+            let batch = BatchRequest {
+                batch_id: BatchId::new(),
+                sent_at_ms: 0,
+                dropped: Default::default(),
+                records: slice,
+            };
+            let m = meta(&s, &batch);
+            s.store().ingest_batch(s.company, &device, &batch, &m).await.unwrap()
+        }));
+    }
+    let mut accepted = 0;
+    for t in tasks {
+        if let IngestOutcome::Acknowledged(a) = t.await.unwrap() {
+            accepted += a.accepted;
+        }
+    }
+    let stored = s.store().record_ids(s.company).await.unwrap();
+    let unique: std::collections::HashSet<_> = stored.iter().collect();
+    assert_eq!(stored.len(), unique.len(), "no record stored twice");
+    assert_eq!(stored.len(), 300);
+    assert_eq!(accepted, 300, "acks count each record once");
+}
+
+async fn migrations_can_run_again_on_an_existing_database(backend: Backend) {
+    let Some(s) = TestServer::start(backend).await else { return };
+    let again = worktrail_server::store::open(&s.db.url).await.unwrap();
+    again.migrate().await.unwrap();
+    assert!(again.company(s.company).await.unwrap().is_some());
+    again.close().await;
+}
+
+both_backends!(
+    unique_names_and_codes_are_enforced,
+    company_settings_round_trip,
+    one_company_never_sees_anothers_rows,
+    concurrent_copies_of_one_batch_store_it_once,
+    overlapping_batches_in_parallel_store_each_record_once,
+    migrations_can_run_again_on_an_existing_database,
+);
+
+#[tokio::test]
+async fn sqlite_is_opened_in_wal_mode_with_full_sync_and_foreign_keys() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("w.db").display());
+    let store = worktrail_server::store::open(&url).await.unwrap();
+    store.close().await;
+    // journal_mode=WAL persists in the file; a plain connection sees it.
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let mode: String =
+        sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut conn).await.unwrap();
+    assert_eq!(mode, "wal");
+    // A file whose WAL cannot be enabled (read-only directory) is refused at start-up rather
+    // than silently running in another mode is covered by SqliteStore::connect's check.
+}
