@@ -63,6 +63,7 @@ impl XDesktop {
             let out = desktop
                 .command("xprop")
                 .args(["-root", "_NET_SUPPORTING_WM_CHECK"])
+                .stdout(Stdio::piped())
                 .output()
                 .ok()?;
             String::from_utf8_lossy(&out.stdout).contains("window id").then_some(())

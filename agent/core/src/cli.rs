@@ -132,6 +132,9 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         }
         Command::SyncNow => {
             let mut agent = open(&dir, Probes::none())?;
+            if let Err(e) = agent.syncer.refresh_policy().await {
+                tracing::warn!(error = %e, "could not fetch the policy");
+            }
             let report = agent.sync_once().await?;
             out(&serde_json::to_string(&report)?);
         }

@@ -26,5 +26,6 @@ macro_rules! both_backends {
 
 mod agent_api;
 mod agent_gate;
+mod agent_sync;
 mod agent_x11;
 mod store_conformance;

@@ -8,6 +8,10 @@ use std::time::Duration;
 impl Agent {
     /// Captures and syncs until `shutdown` completes.
     pub async fn run(&mut self, shutdown: impl Future<Output = ()>) -> Result<(), AgentError> {
+        // Start under the server's current policy, not the cached one.
+        if let Err(e) = self.syncer.refresh_policy().await {
+            tracing::warn!(error = %e, "could not fetch the policy; using the last one known");
+        }
         let capture = &mut self.capture;
         let syncer = &mut self.syncer;
         let capture_loop = async {

@@ -99,13 +99,20 @@ impl X11Desktop {
         if let Some(v) = self.property(window, self.atoms.net_wm_name, self.atoms.utf8_string)? {
             return Ok(Some(String::from_utf8_lossy(&v).into_owned()));
         }
-        // WM_NAME is STRING (Latin-1) or COMPOUND_TEXT; accept any type.
-        let wm_name = AtomEnum::WM_NAME.into();
-        Ok(self.property(window, wm_name, AtomEnum::ANY.into())?.map(|v| {
-            match String::from_utf8(v) {
-                Ok(s) => s,
-                Err(e) => e.into_bytes().iter().map(|&b| b as char).collect(),
-            }
+        // WM_NAME is STRING (Latin-1), COMPOUND_TEXT or (rarely) UTF8_STRING.
+        let reply = self
+            .conn
+            .get_property(false, window, AtomEnum::WM_NAME, AtomEnum::ANY, 0, 4096)
+            .map_err(platform)?
+            .reply()
+            .map_err(platform)?;
+        if reply.value.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(if reply.type_ == self.atoms.utf8_string {
+            String::from_utf8_lossy(&reply.value).into_owned()
+        } else {
+            decode_compound_text(&reply.value)
         }))
     }
 
@@ -150,6 +157,46 @@ impl X11Desktop {
     }
 }
 
+/// Decodes STRING / COMPOUND_TEXT as xterm writes them: Latin-1 by default, with UTF-8 segments
+/// between `ESC % G` and `ESC % @`; other charset designations are skipped.
+fn decode_compound_text(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    let mut utf8 = Vec::new();
+    let mut in_utf8 = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == 0x1b {
+            if bytes[i + 1..].starts_with(b"%G") {
+                in_utf8 = true;
+                i += 3;
+                continue;
+            }
+            if bytes[i + 1..].starts_with(b"%@") {
+                out.push_str(&String::from_utf8_lossy(&utf8));
+                utf8.clear();
+                in_utf8 = false;
+                i += 3;
+                continue;
+            }
+            // Any other designation: ESC, intermediates (0x20–0x2F), one final byte.
+            i += 1;
+            while i < bytes.len() && (0x20..=0x2f).contains(&bytes[i]) {
+                i += 1;
+            }
+            i += 1;
+            continue;
+        }
+        if in_utf8 {
+            utf8.push(bytes[i]);
+        } else {
+            out.push(bytes[i] as char);
+        }
+        i += 1;
+    }
+    out.push_str(&String::from_utf8_lossy(&utf8));
+    out
+}
+
 fn exe_of(pid: u32) -> Option<String> {
     std::fs::read_link(format!("/proc/{pid}/exe")).ok().map(|p| p.to_string_lossy().into_owned())
 }
@@ -189,5 +236,20 @@ impl IdleProbe for X11Desktop {
             idle_ms: u64::from(info.ms_since_user_input),
             locked: info.state == u8::from(screensaver::State::ON),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode_compound_text;
+
+    #[test]
+    fn compound_text_decodes_latin1_and_utf8_segments() {
+        assert_eq!(decode_compound_text(b"plain"), "plain");
+        assert_eq!(decode_compound_text(b"na\xefve"), "naïve");
+        let mut ct = b"a \x1b%G".to_vec();
+        ct.extend("— ü".as_bytes());
+        ct.extend(b"\x1b%@ z\x1b-A\xe9");
+        assert_eq!(decode_compound_text(&ct), "a — ü zé");
     }
 }
