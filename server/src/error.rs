@@ -64,6 +64,8 @@ impl IntoResponse for ApiError {
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response =
             (status, Json(ErrorBody { code: self.code, message: self.message })).into_response();
+        // For the usage counters: the outcome of the call, without parsing the body.
+        response.extensions_mut().insert(self.code);
         if let Some(secs) = self.retry_after_secs {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }

@@ -8,18 +8,22 @@ pub mod clock;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod jobs;
+pub mod metrics;
 pub mod objects;
 pub mod provision;
 pub mod ratelimit;
 pub mod routes;
 pub mod state;
 pub mod store;
+pub mod usage;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use clock::Clock;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -95,6 +99,10 @@ pub async fn open_state(config: &Config) -> Result<AppState, LaunchError> {
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("worktrail.db").display()));
     let store = store::open(&url).await?;
+    // A fresh installation starts with the default plans, so `company create` works at once.
+    if store.list_plans().await?.is_empty() {
+        provision::seed_default_plans(store.as_ref(), clock::SystemClock.now_ms()).await?;
+    }
     Ok(AppState::new(
         store,
         Arc::new(objects::LocalObjects::new(data_dir.join("objects"))),
@@ -107,7 +115,11 @@ pub async fn open_state(config: &Config) -> Result<AppState, LaunchError> {
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .nest(AGENT_API_PREFIX, routes::agent::router())
+        .nest(
+            AGENT_API_PREFIX,
+            routes::agent::router()
+                .layer(middleware::from_fn_with_state(state.clone(), count_agent_calls)),
+        )
         .merge(routes::health::router())
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
         .layer(middleware::from_fn_with_state(state.clone(), limit_time))
@@ -124,6 +136,24 @@ pub fn router(state: AppState) -> Router {
             ApiError::internal("a request handler panicked").into_response()
         }))
         .with_state(state)
+}
+
+/// Counts each agent call's outcome: per company for the usage rollup (when the key proved a
+/// company), and in the process metrics.
+async fn count_agent_calls(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let slot = usage::CompanySlot::default();
+    req.extensions_mut().insert(slot.clone());
+    let response = next.run(req).await;
+    let code = response.extensions().get::<ErrorCode>().map_or("ok", |c| c.as_str());
+    state.metrics.agent_answer(code);
+    if let Some(company) = slot.0.get() {
+        state.requests.add(*company, state.now_ms(), code);
+    }
+    response
 }
 
 /// Bounds each request's whole life (including reading its body) by the configured timeout.

@@ -6,11 +6,13 @@ use clap::{Parser, Subcommand};
 use std::io::{BufRead, IsTerminal};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 use worktrail_server::clock::{Clock, SystemClock};
 use worktrail_server::domain::password::random_password;
 use worktrail_server::domain::plan::Plan;
+use worktrail_server::jobs::{self, Job, Schedule};
 use worktrail_server::store::Role;
-use worktrail_server::{Config, demo, open_state, provision};
+use worktrail_server::{AppState, Config, demo, open_state, provision};
 use worktrail_shared::PlanId;
 
 #[derive(Parser, Debug)]
@@ -31,11 +33,13 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Serve the HTTP API and portals.
+    /// Serve the HTTP API and portals, and run the background jobs.
     Serve {
         /// Address to listen on.
         #[arg(long, env = "WORKTRAIL_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        #[command(flatten)]
+        jobs: JobFlags,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -45,6 +49,13 @@ enum Command {
         /// Address to listen on.
         #[arg(long, env = "WORKTRAIL_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        #[command(flatten)]
+        jobs: JobFlags,
+    },
+    /// Run background jobs by hand.
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
     },
     /// Manage plans.
     Plan {
@@ -61,6 +72,50 @@ enum Command {
         #[command(subcommand)]
         command: OwnerCommand,
     },
+}
+
+#[derive(clap::Args, Debug)]
+struct JobFlags {
+    /// Seconds between rollup and lifecycle runs (retention runs 60 times less often).
+    #[arg(long, env = "WORKTRAIL_JOB_INTERVAL_SECS", default_value_t = 60)]
+    job_interval_secs: u64,
+    /// Do not run background jobs in this process (another replica runs them).
+    #[arg(long, env = "WORKTRAIL_NO_JOBS")]
+    no_jobs: bool,
+}
+
+impl JobFlags {
+    fn schedule(&self) -> Result<Option<Schedule>> {
+        if self.job_interval_secs == 0 {
+            bail!("--job-interval-secs must be at least 1");
+        }
+        Ok((!self.no_jobs).then(|| Schedule::every(Duration::from_secs(self.job_interval_secs))))
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum JobsCommand {
+    /// Run every job (or one) once and print what each did.
+    RunOnce {
+        /// Only this job: rollup, lifecycle or retention.
+        #[arg(long)]
+        job: Option<String>,
+        /// Run as of this time (RFC 3339, e.g. 2026-12-01T00:00:00Z, or epoch milliseconds)
+        /// instead of now.
+        #[arg(long)]
+        now: Option<String>,
+    },
+}
+
+/// Parses `--now`.
+fn parse_time(text: &str) -> Result<i64> {
+    if let Ok(ms) = text.parse::<i64>() {
+        return Ok(ms);
+    }
+    let ts: jiff::Timestamp = text.parse().with_context(|| {
+        format!("{text:?} is neither RFC 3339 (2026-12-01T00:00:00Z) nor epoch ms")
+    })?;
+    Ok(ts.as_millisecond())
 }
 
 #[derive(Subcommand, Debug)]
@@ -138,17 +193,36 @@ async fn main() -> Result<()> {
     config.database_url = cli.database_url.clone();
     let now = SystemClock.now_ms();
     match cli.command {
-        Command::Serve { listen } => {
+        Command::Serve { listen, jobs } => {
             config.listen = listen;
-            serve(&config).await
+            let state = open_state(&config).await?;
+            serve(&config, state, jobs.schedule()?).await
+        }
+        Command::Jobs { command: JobsCommand::RunOnce { job, now: at } } => {
+            let jobs = match job.as_deref() {
+                None => Job::ALL.to_vec(),
+                Some(name) => vec![Job::parse(name).with_context(|| {
+                    format!("no job {name:?}; jobs are rollup, lifecycle and retention")
+                })?],
+            };
+            let at = at.as_deref().map(parse_time).transpose()?.unwrap_or(now);
+            let state = open_state(&config).await?;
+            for job in jobs {
+                let rows = jobs::run_recorded(&state, job, -1, "cli", at)
+                    .await
+                    .with_context(|| format!("job {}", job.name()))?;
+                println!("{}: {rows} rows", job.name());
+            }
+            Ok(())
         }
         Command::Migrate => {
             open_state(&config).await.context("migrating")?;
             println!("migrations applied");
             Ok(())
         }
-        Command::Demo { listen } => {
+        Command::Demo { listen, jobs } => {
             config.listen = listen;
+            let schedule = jobs.schedule()?;
             let state = open_state(&config).await?;
             let logins = demo::seed(state.store.as_ref(), now).await.context("seeding the demo")?;
             if logins.created {
@@ -166,7 +240,10 @@ async fn main() -> Result<()> {
             println!("company key: {}", logins.company_key.expose());
             println!("owner login: {} {}", logins.owner.0, logins.owner.1);
             println!("admin login: {} {}", logins.admin.0, logins.admin.1);
-            serve(&config).await
+            worktrail_server::jobs::rollup::run(&state, now)
+                .await
+                .context("rolling up the demo")?;
+            serve(&config, state, schedule).await
         }
         Command::Plan { command: PlanCommand::List } => {
             let state = open_state(&config).await?;
@@ -264,12 +341,31 @@ async fn main() -> Result<()> {
     }
 }
 
-async fn serve(config: &Config) -> Result<()> {
-    let state = open_state(config).await?;
+async fn serve(config: &Config, state: AppState, schedule: Option<Schedule>) -> Result<()> {
     let listener = worktrail_server::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, backend = ?state.store.backend(), "serving");
     println!("serving on http://{addr}");
-    worktrail_server::serve(state, listener, worktrail_server::shutdown_signal()).await?;
+    let (stop_jobs, stopped) = tokio::sync::watch::channel(false);
+    let jobs = schedule.map(|schedule| {
+        let holder = format!(
+            "pid{}-{}",
+            std::process::id(),
+            &uuid::Uuid::now_v7().simple().to_string()[24..]
+        );
+        let mut stopped = stopped.clone();
+        tokio::spawn(jobs::run_scheduler(state.clone(), schedule, holder, async move {
+            let _ = stopped.changed().await;
+        }))
+    });
+    worktrail_server::serve(state.clone(), listener, worktrail_server::shutdown_signal()).await?;
+    let _ = stop_jobs.send(true);
+    if let Some(jobs) = jobs {
+        let _ = jobs.await;
+    }
+    if let Err(e) = worktrail_server::usage::flush(&state).await {
+        tracing::warn!(error = %e, "could not save the last request counts");
+    }
+    state.store.close().await;
     Ok(())
 }

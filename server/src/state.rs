@@ -25,6 +25,10 @@ pub struct Inner {
     pub limiter: RateLimiter,
     /// Longest time a request may take, body included.
     pub request_timeout: Duration,
+    /// Process metrics.
+    pub metrics: crate::metrics::Metrics,
+    /// Agent calls per company awaiting the rollup.
+    pub requests: crate::usage::RequestCounts,
 }
 
 impl std::fmt::Debug for dyn Store {
@@ -48,6 +52,8 @@ impl AppState {
             clock,
             limiter: RateLimiter::new(limits),
             request_timeout,
+            metrics: Default::default(),
+            requests: Default::default(),
         }))
     }
 

@@ -28,6 +28,9 @@ pub struct Policy {
     pub allow_pause: bool,
     /// May the employee quit the agent?
     pub allow_quit: bool,
+    /// Days raw activity and screenshots are kept, when the company keeps them for less than its
+    /// plan allows (the shorter of the two applies).
+    pub retention_days: Option<u32>,
 }
 
 impl Default for Policy {
@@ -44,6 +47,7 @@ impl Default for Policy {
             schedule: Vec::new(),
             allow_pause: true,
             allow_quit: true,
+            retention_days: None,
         }
     }
 }

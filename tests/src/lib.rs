@@ -145,11 +145,40 @@ impl TestServer {
 
     /// Creates another company on the same server ("`name`" on the trial plan).
     pub async fn add_company(&self, name: &str) -> (CompanyId, CompanyKey) {
+        self.add_company_in(name, "UTC").await
+    }
+
+    /// Creates another company in time zone `tz`.
+    pub async fn add_company_in(&self, name: &str, tz: &str) -> (CompanyId, CompanyKey) {
         let created =
-            provision::create_company(self.store(), name, "trial", "UTC", self.clock.now_ms())
+            provision::create_company(self.store(), name, "trial", tz, self.clock.now_ms())
                 .await
                 .expect("create company");
         (created.id, created.key)
+    }
+
+    /// Runs one background job at the server clock's time; returns the rows it touched.
+    pub async fn run_job(&self, job: worktrail_server::jobs::Job) -> u64 {
+        worktrail_server::jobs::run_recorded(&self.state, job, -1, "test", self.clock.now_ms())
+            .await
+            .expect("job run")
+    }
+
+    /// Sends a batch as a device of `key`'s company; returns the raw response.
+    pub async fn post_batch(
+        &self,
+        key: &CompanyKey,
+        token: &DeviceToken,
+        batch: &worktrail_shared::api::BatchRequest,
+    ) -> reqwest::Response {
+        http()
+            .post(self.url("/api/v1/agent/batches"))
+            .header(COMPANY_KEY_HEADER, key.expose())
+            .bearer_auth(token.expose())
+            .json(batch)
+            .send()
+            .await
+            .expect("batch request")
     }
 
     /// A URL on this server.

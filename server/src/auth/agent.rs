@@ -60,6 +60,12 @@ impl FromRequestParts<AppState> for CompanyCtx {
             .await?
             .ok_or_else(|| invalid("the company key is not known"))?;
         let now = state.now_ms();
+        if gate.revoked_at_ms.is_none() && gate.expires_at_ms.is_none_or(|at| now < at) {
+            // The key proves the company: later rejections (steps 2–5) count against it.
+            if let Some(slot) = parts.extensions.get::<crate::usage::CompanySlot>() {
+                let _ = slot.0.set(gate.company_id);
+            }
+        }
         if gate.revoked_at_ms.is_some() {
             return Err(invalid("the company key was revoked"));
         }

@@ -8,9 +8,16 @@ use worktrail_shared::ErrorCode;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// `/healthz` (the process answers) and `/readyz` (the database answers too).
+/// `/healthz` (the process answers), `/readyz` (the database answers too) and `/metrics`.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(|| async { "ok" })).route("/readyz", get(ready))
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+}
+
+async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
 }
 
 async fn ready(State(state): State<AppState>) -> Result<&'static str, ApiError> {

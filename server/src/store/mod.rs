@@ -232,6 +232,104 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<AppSpanRow>, StoreError>;
     /// Screenshots' metadata, by time.
     async fn screenshots(&self, company: CompanyId) -> Result<Vec<ScreenshotRow>, StoreError>;
+
+    // ---- audit ----------------------------------------------------------------------------
+    /// Appends to the company's audit log (append-only).
+    async fn append_audit(&self, company: CompanyId, entry: &AuditEntry) -> Result<(), StoreError>;
+    /// The company's audit log, oldest first.
+    async fn audit_log(&self, company: CompanyId) -> Result<Vec<AuditEntry>, StoreError>;
+
+    // ---- jobs: rollups --------------------------------------------------------------------
+    /// Adds agent-call counts `(company, 15-minute bucket start, outcome code, count)` and marks
+    /// their days for the rollup.
+    async fn add_request_counts(
+        &self,
+        counts: &[(CompanyId, i64, String, i64)],
+    ) -> Result<(), StoreError>;
+    /// Up to `limit` pending rollup marks.
+    async fn dirty_days(&self, limit: i64) -> Result<Vec<DirtyDay>, StoreError>;
+    /// Clears a mark if no newer mark replaced it.
+    async fn clear_dirty(&self, mark: &DirtyDay) -> Result<(), StoreError>;
+    /// Computes a company's usage over `[from_ms, to_ms)` from the raw rows.
+    async fn compute_usage(
+        &self,
+        company: CompanyId,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<UsageNumbers, StoreError>;
+    /// Replaces the rollup row of one local day.
+    async fn upsert_usage_day(
+        &self,
+        company: CompanyId,
+        day: &str,
+        numbers: &UsageNumbers,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// Rollup rows with `from_day <= day <= to_day`, by day.
+    async fn usage_days(
+        &self,
+        company: CompanyId,
+        from_day: &str,
+        to_day: &str,
+    ) -> Result<Vec<UsageDay>, StoreError>;
+
+    // ---- jobs: lifecycle ------------------------------------------------------------------
+    /// Subscriptions whose trial or paid period has ended by `now_ms` (candidates for a change).
+    async fn subscriptions_due(
+        &self,
+        now_ms: i64,
+    ) -> Result<Vec<(CompanyId, Subscription)>, StoreError>;
+    /// Moves the subscription to `to` only if its stored status is still `from`, recording the
+    /// history row and `audit` in the same transaction; false when someone else moved it first.
+    async fn transition_subscription(
+        &self,
+        company: CompanyId,
+        from: SubscriptionStatus,
+        to: &Subscription,
+        audit: &AuditEntry,
+    ) -> Result<bool, StoreError>;
+
+    // ---- jobs: retention ------------------------------------------------------------------
+    /// Every company with its retention settings.
+    async fn retention_targets(&self) -> Result<Vec<RetentionTarget>, StoreError>;
+    /// Deletes up to `chunk` rows per raw table (spans, sessions, activity, batches) that ended
+    /// before `cutoff_ms`; returns the rows deleted.
+    async fn delete_raw_before(
+        &self,
+        company: CompanyId,
+        cutoff_ms: i64,
+        chunk: i64,
+    ) -> Result<u64, StoreError>;
+    /// Up to `limit` screenshots taken before `cutoff_ms`: ids and object keys.
+    async fn screenshots_before(
+        &self,
+        company: CompanyId,
+        cutoff_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<(RecordId, Option<String>)>, StoreError>;
+    /// Deletes screenshot rows (after their objects were deleted).
+    async fn delete_screenshot_rows(
+        &self,
+        company: CompanyId,
+        ids: &[RecordId],
+    ) -> Result<u64, StoreError>;
+    /// Deletes a cancelled company's people (devices, users, data-access log) and revokes its
+    /// keys; its rollups, subscription history and audit log stay.
+    async fn purge_people(&self, company: CompanyId, now_ms: i64) -> Result<u64, StoreError>;
+
+    // ---- jobs: coordination ---------------------------------------------------------------
+    /// Claims `tick` of `job` for `holder`; true for exactly one caller per job and tick.
+    async fn claim_tick(
+        &self,
+        job: &str,
+        tick: i64,
+        holder: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
+    /// Records a finished run.
+    async fn record_job_run(&self, run: &JobRun) -> Result<(), StoreError>;
+    /// Every recorded run of `job`, by tick.
+    async fn job_runs(&self, job: &str) -> Result<Vec<JobRun>, StoreError>;
 }
 
 /// Opens the store for `url` (`sqlite://path` or `postgres://…`), checks its settings and runs

@@ -19,7 +19,7 @@ use worktrail_shared::{CompanyId, CompanyKeyId, DeviceId, OwnerId, PlanId, Recor
 
 use super::*;
 use crate::domain::plan::Plan;
-use crate::domain::subscription::{Subscription, SubscriptionStatus};
+use crate::domain::subscription::{DAY_MS, Subscription, SubscriptionStatus};
 
 /// The embedded backend.
 #[derive(Debug, Clone)]
@@ -88,6 +88,25 @@ impl PgStore {
         sqlx::migrate!("./migrations/postgres").run(&self.pool).await?;
         Ok(())
     }
+}
+
+/// The UTC days (since the epoch) whose rollups a batch changes: every day a record falls in,
+/// and the day it was received (records and bytes ingested count on that day).
+fn touched_days(batch: &BatchRequest, now_ms: i64) -> std::collections::BTreeSet<i64> {
+    let mut days = std::collections::BTreeSet::from([now_ms.div_euclid(DAY_MS)]);
+    for r in &batch.records {
+        let (start, end) = match &r.body {
+            RecordBody::AppSpan { start_ms, end_ms, .. }
+            | RecordBody::WebsiteSpan { start_ms, end_ms, .. }
+            | RecordBody::IdleSpan { start_ms, end_ms }
+            | RecordBody::WorkSession { start_ms, end_ms, .. } => (*start_ms, *end_ms),
+            RecordBody::Activity { minute_ms, .. } => (*minute_ms, *minute_ms + 60_000),
+            RecordBody::Screenshot { taken_at_ms, .. } => (*taken_at_ms, *taken_at_ms + 1),
+        };
+        let last = (end - 1).max(start).div_euclid(DAY_MS);
+        days.extend(start.div_euclid(DAY_MS)..=last);
+    }
+    days
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
@@ -821,6 +840,9 @@ macro_rules! sql_store {
                 .bind(ack_json)
                 .execute(&mut *tx)
                 .await?;
+                for day in touched_days(batch, meta.now_ms) {
+                    mark_dirty!(&mut *tx, company, day)?;
+                }
                 touch!(&mut *tx, company, device.id, meta.now_ms)?;
                 sqlx::query(
                     "UPDATE devices SET clock_offset_ms = $3 WHERE company_id = $1 AND id = $2",
@@ -993,6 +1015,501 @@ macro_rules! sql_store {
                     })
                     .collect())
             }
+
+            async fn append_audit(
+                &self,
+                company: CompanyId,
+                entry: &AuditEntry,
+            ) -> Result<(), StoreError> {
+                insert_audit!(&self.pool, company, entry)
+            }
+
+            async fn audit_log(&self, company: CompanyId) -> Result<Vec<AuditEntry>, StoreError> {
+                let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
+                    "SELECT actor, action, detail_json, at_ms FROM audit_log \
+                     WHERE company_id = $1 ORDER BY at_ms, id",
+                )
+                .bind(company.0)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(actor, action, detail_json, at_ms)| AuditEntry {
+                        actor,
+                        action,
+                        detail_json,
+                        at_ms,
+                    })
+                    .collect())
+            }
+
+            async fn add_request_counts(
+                &self,
+                counts: &[(CompanyId, i64, String, i64)],
+            ) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
+                for (company, bucket, code, count) in counts {
+                    sqlx::query(
+                        "INSERT INTO agent_request_counts (company_id, bucket_ms, code, count) \
+                         VALUES ($1, $2, $3, $4) ON CONFLICT (company_id, bucket_ms, code) \
+                         DO UPDATE SET count = agent_request_counts.count + excluded.count",
+                    )
+                    .bind(company.0)
+                    .bind(*bucket)
+                    .bind(code)
+                    .bind(*count)
+                    .execute(&mut *tx)
+                    .await?;
+                    mark_dirty!(&mut *tx, company, bucket.div_euclid(DAY_MS))?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn dirty_days(&self, limit: i64) -> Result<Vec<DirtyDay>, StoreError> {
+                let rows: Vec<(Uuid, i64, i64)> = sqlx::query_as(
+                    "SELECT company_id, utc_day, version FROM rollup_dirty \
+                     ORDER BY company_id, utc_day LIMIT $1",
+                )
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(c, utc_day, version)| DirtyDay { company: CompanyId(c), utc_day, version })
+                    .collect())
+            }
+
+            async fn clear_dirty(&self, mark: &DirtyDay) -> Result<(), StoreError> {
+                sqlx::query(
+                    "DELETE FROM rollup_dirty WHERE company_id = $1 AND utc_day = $2 AND version = $3",
+                )
+                .bind(mark.company.0)
+                .bind(mark.utc_day)
+                .bind(mark.version)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn compute_usage(
+                &self,
+                company: CompanyId,
+                from_ms: i64,
+                to_ms: i64,
+            ) -> Result<UsageNumbers, StoreError> {
+                // $4 bounds span starts from below so the (company_id, start_ms) index applies:
+                // no span is longer than MAX_SPAN_MS.
+                let lowest_start = from_ms - worktrail_shared::limits::MAX_SPAN_MS;
+                type Row = (i64, i64, i64, i64, i64, i64, i64, i64);
+                let r: Row = sqlx::query_as(
+                    "SELECT \
+                     (SELECT COUNT(*) FROM ( \
+                        SELECT employee_id FROM app_usage WHERE company_id = $1 \
+                          AND start_ms >= $4 AND start_ms < $3 AND end_ms > $2 \
+                        UNION SELECT employee_id FROM activity_log WHERE company_id = $1 \
+                          AND minute_ms >= $2 AND minute_ms < $3 AND active_secs > 0) e), \
+                     (SELECT COUNT(*) FROM ( \
+                        SELECT device_id FROM app_usage WHERE company_id = $1 \
+                          AND start_ms >= $4 AND start_ms < $3 AND end_ms > $2 \
+                        UNION SELECT device_id FROM activity_log WHERE company_id = $1 \
+                          AND minute_ms >= $2 AND minute_ms < $3 AND active_secs > 0) d), \
+                     (SELECT CAST(COALESCE(SUM( \
+                        CASE WHEN end_ms < $3 THEN end_ms ELSE $3 END \
+                        - CASE WHEN start_ms > $2 THEN start_ms ELSE $2 END), 0) AS BIGINT) \
+                        FROM app_usage WHERE company_id = $1 \
+                        AND start_ms >= $4 AND start_ms < $3 AND end_ms > $2), \
+                     (SELECT CAST(COALESCE(SUM( \
+                        CASE WHEN end_ms < $3 THEN end_ms ELSE $3 END \
+                        - CASE WHEN start_ms > $2 THEN start_ms ELSE $2 END), 0) AS BIGINT) \
+                        FROM idle_spans WHERE company_id = $1 \
+                        AND start_ms >= $4 AND start_ms < $3 AND end_ms > $2), \
+                     (SELECT COUNT(*) FROM work_sessions WHERE company_id = $1 \
+                        AND start_ms >= $2 AND start_ms < $3), \
+                     (SELECT COUNT(*) FROM screenshots WHERE company_id = $1 \
+                        AND taken_at_ms >= $2 AND taken_at_ms < $3), \
+                     (SELECT CAST(COALESCE(SUM(record_count), 0) AS BIGINT) FROM ingest_batches \
+                        WHERE company_id = $1 AND received_at_ms >= $2 AND received_at_ms < $3), \
+                     (SELECT CAST(COALESCE(SUM(body_bytes), 0) AS BIGINT) FROM ingest_batches \
+                        WHERE company_id = $1 AND received_at_ms >= $2 AND received_at_ms < $3)",
+                )
+                .bind(company.0)
+                .bind(from_ms)
+                .bind(to_ms)
+                .bind(lowest_start)
+                .fetch_one(&self.pool)
+                .await?;
+                let codes: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT code, CAST(SUM(count) AS BIGINT) FROM agent_request_counts \
+                     WHERE company_id = $1 AND bucket_ms >= $2 AND bucket_ms < $3 GROUP BY code",
+                )
+                .bind(company.0)
+                .bind(from_ms)
+                .bind(to_ms)
+                .fetch_all(&self.pool)
+                .await?;
+                let sync_requests = codes.iter().map(|(_, n)| n).sum();
+                let rejected_by_code: std::collections::BTreeMap<String, i64> =
+                    codes.into_iter().filter(|(code, _)| code != "ok").collect();
+                Ok(UsageNumbers {
+                    active_employees: r.0,
+                    active_devices: r.1,
+                    tracked_secs: r.2 / 1000,
+                    idle_secs: r.3 / 1000,
+                    work_sessions: r.4,
+                    screenshots: r.5,
+                    records: r.6,
+                    bytes_ingested: r.7,
+                    sync_requests,
+                    rejected_requests: rejected_by_code.values().sum(),
+                    rejected_by_code,
+                })
+            }
+
+            async fn upsert_usage_day(
+                &self,
+                company: CompanyId,
+                day: &str,
+                n: &UsageNumbers,
+                now_ms: i64,
+            ) -> Result<(), StoreError> {
+                let rejected = serde_json::to_string(&n.rejected_by_code)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                sqlx::query(
+                    "INSERT INTO company_usage_daily (company_id, day, active_employees, \
+                     active_devices, tracked_secs, idle_secs, work_sessions, screenshots, records, \
+                     bytes_ingested, sync_requests, rejected_requests, rejected_json, computed_at_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+                     ON CONFLICT (company_id, day) DO UPDATE SET \
+                     active_employees = excluded.active_employees, \
+                     active_devices = excluded.active_devices, tracked_secs = excluded.tracked_secs, \
+                     idle_secs = excluded.idle_secs, work_sessions = excluded.work_sessions, \
+                     screenshots = excluded.screenshots, records = excluded.records, \
+                     bytes_ingested = excluded.bytes_ingested, \
+                     sync_requests = excluded.sync_requests, \
+                     rejected_requests = excluded.rejected_requests, \
+                     rejected_json = excluded.rejected_json, computed_at_ms = excluded.computed_at_ms",
+                )
+                .bind(company.0)
+                .bind(day)
+                .bind(n.active_employees)
+                .bind(n.active_devices)
+                .bind(n.tracked_secs)
+                .bind(n.idle_secs)
+                .bind(n.work_sessions)
+                .bind(n.screenshots)
+                .bind(n.records)
+                .bind(n.bytes_ingested)
+                .bind(n.sync_requests)
+                .bind(n.rejected_requests)
+                .bind(rejected)
+                .bind(now_ms)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn usage_days(
+                &self,
+                company: CompanyId,
+                from_day: &str,
+                to_day: &str,
+            ) -> Result<Vec<UsageDay>, StoreError> {
+                type Row = (String, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, String, i64);
+                let rows: Vec<Row> = sqlx::query_as(
+                    "SELECT day, active_employees, active_devices, tracked_secs, idle_secs, \
+                     work_sessions, screenshots, records, bytes_ingested, sync_requests, \
+                     rejected_requests, rejected_json, computed_at_ms FROM company_usage_daily \
+                     WHERE company_id = $1 AND day >= $2 AND day <= $3 ORDER BY day",
+                )
+                .bind(company.0)
+                .bind(from_day)
+                .bind(to_day)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter()
+                    .map(|r| {
+                        Ok(UsageDay {
+                            day: r.0,
+                            numbers: UsageNumbers {
+                                active_employees: r.1,
+                                active_devices: r.2,
+                                tracked_secs: r.3,
+                                idle_secs: r.4,
+                                work_sessions: r.5,
+                                screenshots: r.6,
+                                records: r.7,
+                                bytes_ingested: r.8,
+                                sync_requests: r.9,
+                                rejected_requests: r.10,
+                                rejected_by_code: serde_json::from_str(&r.11)
+                                    .map_err(|e| StoreError::Corrupt(format!("rejected_json: {e}")))?,
+                            },
+                            computed_at_ms: r.12,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn subscriptions_due(
+                &self,
+                now_ms: i64,
+            ) -> Result<Vec<(CompanyId, Subscription)>, StoreError> {
+                let rows: Vec<(Uuid, String, Option<i64>, Option<i64>, i64)> = sqlx::query_as(
+                    "SELECT company_id, status, trial_ends_at_ms, period_end_at_ms, grace_days \
+                     FROM subscriptions WHERE \
+                     (status = 'trialing' AND trial_ends_at_ms <= $1) \
+                     OR (status IN ('active', 'past_due') AND period_end_at_ms <= $1) \
+                     ORDER BY company_id",
+                )
+                .bind(now_ms)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter()
+                    .map(|(c, status, trial, period, grace)| {
+                        Ok((
+                            CompanyId(c),
+                            Subscription {
+                                status: status_of(&status)?,
+                                trial_ends_at_ms: trial,
+                                period_end_at_ms: period,
+                                grace_days: grace,
+                            },
+                        ))
+                    })
+                    .collect()
+            }
+
+            async fn transition_subscription(
+                &self,
+                company: CompanyId,
+                from: SubscriptionStatus,
+                to: &Subscription,
+                audit: &AuditEntry,
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let plan: Option<(Uuid,)> = sqlx::query_as(
+                    "UPDATE subscriptions SET status = $3, trial_ends_at_ms = $4, \
+                     period_end_at_ms = $5, grace_days = $6, updated_at_ms = $7 \
+                     WHERE company_id = $1 AND status = $2 RETURNING plan_id",
+                )
+                .bind(company.0)
+                .bind(from.as_str())
+                .bind(to.status.as_str())
+                .bind(to.trial_ends_at_ms)
+                .bind(to.period_end_at_ms)
+                .bind(to.grace_days)
+                .bind(audit.at_ms)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((plan_id,)) = plan else {
+                    tx.rollback().await?;
+                    return Ok(false);
+                };
+                sqlx::query(
+                    "INSERT INTO subscription_events (company_id, id, status, plan_id, \
+                     trial_ends_at_ms, period_end_at_ms, reason, at_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(company.0)
+                .bind(Uuid::now_v7())
+                .bind(to.status.as_str())
+                .bind(plan_id)
+                .bind(to.trial_ends_at_ms)
+                .bind(to.period_end_at_ms)
+                .bind(&audit.action)
+                .bind(audit.at_ms)
+                .execute(&mut *tx)
+                .await?;
+                insert_audit!(&mut *tx, company, audit)?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn retention_targets(&self) -> Result<Vec<RetentionTarget>, StoreError> {
+                let rows: Vec<(Uuid, i64, String, String, i64)> = sqlx::query_as(
+                    "SELECT c.id, p.retention_days, c.policy_json, s.status, s.updated_at_ms \
+                     FROM companies c JOIN subscriptions s ON s.company_id = c.id \
+                     JOIN plans p ON p.id = s.plan_id ORDER BY c.id",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter()
+                    .map(|(c, plan_days, policy, status, updated)| {
+                        let policy = policy_of(&policy)?;
+                        Ok(RetentionTarget {
+                            company: CompanyId(c),
+                            plan_retention_days: plan_days,
+                            policy_retention_days: policy.retention_days.map(i64::from),
+                            cancelled_at_ms: (status_of(&status)? == SubscriptionStatus::Cancelled)
+                                .then_some(updated),
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn delete_raw_before(
+                &self,
+                company: CompanyId,
+                cutoff_ms: i64,
+                chunk: i64,
+            ) -> Result<u64, StoreError> {
+                let c = company.0;
+                let mut deleted = 0;
+                for sql in [
+                    "DELETE FROM app_usage WHERE company_id = $1 AND id IN (SELECT id FROM \
+                     app_usage WHERE company_id = $1 AND start_ms < $2 AND end_ms <= $2 LIMIT $3)",
+                    "DELETE FROM website_usage WHERE company_id = $1 AND id IN (SELECT id FROM \
+                     website_usage WHERE company_id = $1 AND start_ms < $2 AND end_ms <= $2 LIMIT $3)",
+                    "DELETE FROM idle_spans WHERE company_id = $1 AND id IN (SELECT id FROM \
+                     idle_spans WHERE company_id = $1 AND start_ms < $2 AND end_ms <= $2 LIMIT $3)",
+                    "DELETE FROM work_sessions WHERE company_id = $1 AND id IN (SELECT id FROM \
+                     work_sessions WHERE company_id = $1 AND start_ms < $2 AND end_ms <= $2 LIMIT $3)",
+                    "DELETE FROM activity_log WHERE company_id = $1 AND id IN (SELECT id FROM \
+                     activity_log WHERE company_id = $1 AND minute_ms <= $2 - 60000 LIMIT $3)",
+                    "DELETE FROM ingest_batches WHERE company_id = $1 AND batch_id IN (SELECT \
+                     batch_id FROM ingest_batches WHERE company_id = $1 AND received_at_ms < $2 \
+                     LIMIT $3)",
+                ] {
+                    let done = sqlx::query(sql)
+                        .bind(c)
+                        .bind(cutoff_ms)
+                        .bind(chunk)
+                        .execute(&self.pool)
+                        .await?;
+                    deleted += done.rows_affected();
+                }
+                Ok(deleted)
+            }
+
+            async fn screenshots_before(
+                &self,
+                company: CompanyId,
+                cutoff_ms: i64,
+                limit: i64,
+            ) -> Result<Vec<(RecordId, Option<String>)>, StoreError> {
+                let rows: Vec<(Uuid, Option<String>)> = sqlx::query_as(
+                    "SELECT id, object_key FROM screenshots WHERE company_id = $1 \
+                     AND taken_at_ms < $2 ORDER BY taken_at_ms LIMIT $3",
+                )
+                .bind(company.0)
+                .bind(cutoff_ms)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(|(id, key)| (RecordId(id), key)).collect())
+            }
+
+            async fn delete_screenshot_rows(
+                &self,
+                company: CompanyId,
+                ids: &[RecordId],
+            ) -> Result<u64, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let mut deleted = 0;
+                for id in ids {
+                    let done = sqlx::query("DELETE FROM screenshots WHERE company_id = $1 AND id = $2")
+                        .bind(company.0)
+                        .bind(id.0)
+                        .execute(&mut *tx)
+                        .await?;
+                    deleted += done.rows_affected();
+                }
+                tx.commit().await?;
+                Ok(deleted)
+            }
+
+            async fn purge_people(&self, company: CompanyId, now_ms: i64) -> Result<u64, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let mut deleted = 0;
+                for sql in [
+                    "DELETE FROM devices WHERE company_id = $1",
+                    "DELETE FROM data_access_log WHERE company_id = $1",
+                    "DELETE FROM users WHERE company_id = $1",
+                ] {
+                    deleted += sqlx::query(sql).bind(company.0).execute(&mut *tx).await?.rows_affected();
+                }
+                sqlx::query(
+                    "UPDATE company_keys SET revoked_at_ms = $2 \
+                     WHERE company_id = $1 AND revoked_at_ms IS NULL",
+                )
+                .bind(company.0)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(deleted)
+            }
+
+            async fn claim_tick(
+                &self,
+                job: &str,
+                tick: i64,
+                holder: &str,
+                now_ms: i64,
+            ) -> Result<bool, StoreError> {
+                sqlx::query(
+                    "INSERT INTO job_leases (job, last_tick, holder, claimed_at_ms) \
+                     VALUES ($1, -1, '', 0) ON CONFLICT DO NOTHING",
+                )
+                .bind(job)
+                .execute(&self.pool)
+                .await?;
+                // One statement: PostgreSQL re-checks `last_tick < $2` after waiting for a
+                // concurrent claimer's row lock, SQLite runs writers one at a time.
+                let done = sqlx::query(
+                    "UPDATE job_leases SET last_tick = $2, holder = $3, claimed_at_ms = $4 \
+                     WHERE job = $1 AND last_tick < $2",
+                )
+                .bind(job)
+                .bind(tick)
+                .bind(holder)
+                .bind(now_ms)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn record_job_run(&self, run: &JobRun) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO job_runs (id, job, tick, holder, started_at_ms, finished_at_ms, \
+                     rows_affected, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(Uuid::now_v7())
+                .bind(&run.job)
+                .bind(run.tick)
+                .bind(&run.holder)
+                .bind(run.started_at_ms)
+                .bind(run.finished_at_ms)
+                .bind(run.rows)
+                .bind(&run.error)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn job_runs(&self, job: &str) -> Result<Vec<JobRun>, StoreError> {
+                let rows: Vec<(String, i64, String, i64, i64, i64, Option<String>)> =
+                    sqlx::query_as(
+                        "SELECT job, tick, holder, started_at_ms, finished_at_ms, rows_affected, \
+                         error FROM job_runs WHERE job = $1 ORDER BY tick, started_at_ms",
+                    )
+                    .bind(job)
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|r| JobRun {
+                        job: r.0,
+                        tick: r.1,
+                        holder: r.2,
+                        started_at_ms: r.3,
+                        finished_at_ms: r.4,
+                        rows: r.5,
+                        error: r.6,
+                    })
+                    .collect())
+            }
         }
     };
 }
@@ -1042,6 +1559,41 @@ macro_rules! insert_user {
                 e.into()
             }
         })
+    }};
+}
+
+macro_rules! insert_audit {
+    ($exec:expr, $company:expr, $entry:expr) => {{
+        let entry: &AuditEntry = $entry;
+        sqlx::query(
+            "INSERT INTO audit_log (company_id, id, actor, action, detail_json, at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind($company.0)
+        .bind(Uuid::now_v7())
+        .bind(&entry.actor)
+        .bind(&entry.action)
+        .bind(&entry.detail_json)
+        .bind(entry.at_ms)
+        .execute($exec)
+        .await
+        .map(|_| ())
+        .map_err(StoreError::from)
+    }};
+}
+
+macro_rules! mark_dirty {
+    ($exec:expr, $company:expr, $utc_day:expr) => {{
+        sqlx::query(
+            "INSERT INTO rollup_dirty (company_id, utc_day, version) VALUES ($1, $2, 0) \
+             ON CONFLICT (company_id, utc_day) DO UPDATE SET version = rollup_dirty.version + 1",
+        )
+        .bind($company.0)
+        .bind($utc_day)
+        .execute($exec)
+        .await
+        .map(|_| ())
+        .map_err(StoreError::from)
     }};
 }
 

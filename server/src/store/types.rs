@@ -316,3 +316,97 @@ pub struct ScreenshotRow {
     /// Object key once uploaded.
     pub object_key: Option<String>,
 }
+
+/// One company-day of usage, derived from raw rows (see `jobs::rollup`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UsageNumbers {
+    /// Employees with tracked time or input that day.
+    pub active_employees: i64,
+    /// Devices with tracked time or input that day.
+    pub active_devices: i64,
+    /// Seconds of app spans within the day.
+    pub tracked_secs: i64,
+    /// Seconds of idle spans within the day.
+    pub idle_secs: i64,
+    /// Work sessions started that day.
+    pub work_sessions: i64,
+    /// Screenshots taken that day.
+    pub screenshots: i64,
+    /// Records in batches received that day.
+    pub records: i64,
+    /// Bytes of batches received that day.
+    pub bytes_ingested: i64,
+    /// Agent API calls that day (accepted and rejected).
+    pub sync_requests: i64,
+    /// Rejected agent API calls that day.
+    pub rejected_requests: i64,
+    /// Rejected calls by error code.
+    pub rejected_by_code: std::collections::BTreeMap<String, i64>,
+}
+
+/// A stored rollup row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UsageDay {
+    /// Local date, `YYYY-MM-DD`, in the company's time zone.
+    pub day: String,
+    /// The numbers.
+    pub numbers: UsageNumbers,
+    /// When it was computed.
+    pub computed_at_ms: i64,
+}
+
+/// A pending rollup mark.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DirtyDay {
+    /// Company.
+    pub company: CompanyId,
+    /// Days since the epoch (UTC) whose data changed.
+    pub utc_day: i64,
+    /// Mark version; clearing succeeds only if unchanged.
+    pub version: i64,
+}
+
+/// What retention needs to know about a company.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetentionTarget {
+    /// Company.
+    pub company: CompanyId,
+    /// The plan's retention.
+    pub plan_retention_days: i64,
+    /// The company policy's retention, if shorter.
+    pub policy_retention_days: Option<i64>,
+    /// When the subscription was cancelled, if it is.
+    pub cancelled_at_ms: Option<i64>,
+}
+
+/// One run of a background job.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobRun {
+    /// Job name.
+    pub job: String,
+    /// The tick it ran for.
+    pub tick: i64,
+    /// Which process ran it.
+    pub holder: String,
+    /// Start.
+    pub started_at_ms: i64,
+    /// End.
+    pub finished_at_ms: i64,
+    /// Rows written or deleted.
+    pub rows: i64,
+    /// Error, if it failed.
+    pub error: Option<String>,
+}
+
+/// An audit-log entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Who acted (`system:lifecycle`, `owner:<email>`, …).
+    pub actor: String,
+    /// What was done (`subscription.expired`, …).
+    pub action: String,
+    /// JSON details.
+    pub detail_json: String,
+    /// When.
+    pub at_ms: i64,
+}

@@ -25,7 +25,9 @@ macro_rules! both_backends {
 }
 
 mod agent_api;
+mod agent_cli;
 mod agent_gate;
 mod agent_sync;
 mod agent_x11;
+mod jobs;
 mod store_conformance;

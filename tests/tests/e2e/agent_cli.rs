@@ -1,0 +1,413 @@
+//! The headless agent `worktrail-agentd` as a real process against the real server (issue 3):
+//! enrol → run → records; SIGTERM; status; SIGKILL mid-sync; where secrets live; screenshots.
+//!
+//! Processes get an unreachable D-Bus address unless a test brings its own Secret Service, so
+//! the secret store is deterministic (the documented 0600 file fallback).
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use worktrail_agent_core::queue::{Caps, QueueDb};
+use worktrail_server::clock::Clock as _;
+use worktrail_shared::RecordId;
+use worktrail_shared::api::RecordBody;
+use worktrail_shared::policy::{Policy, ScreenshotPolicy};
+use worktrail_tests::agent::XDesktop;
+use worktrail_tests::{Backend, TestServer};
+
+const AGENTD: &str = env!("CARGO_BIN_EXE_agentd-e2e");
+
+fn agentd(dir: &Path) -> Command {
+    let mut c = Command::new(AGENTD);
+    c.env("WORKTRAIL_AGENT_DATA_DIR", dir)
+        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/worktrail-test-bus")
+        .env("WORKTRAIL_LOG", "info")
+        .env_remove("DISPLAY")
+        .stdin(Stdio::null());
+    c
+}
+
+fn ok(out: Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "agentd failed ({}): {stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+fn enroll(server: &TestServer, dir: &Path, email: &str) -> Output {
+    agentd(dir)
+        .args(["enroll", "--server", &server.base_url, "--email", email])
+        .env("WORKTRAIL_COMPANY_KEY", server.company_key.expose())
+        .output()
+        .expect("run agentd enroll")
+}
+
+fn status(dir: &Path) -> serde_json::Value {
+    let out = ok(agentd(dir).args(["status", "--json"]).output().unwrap());
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("status is not JSON ({e}): {out}"))
+}
+
+/// A child process killed (SIGKILL) if the test ends without stopping it.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn sigterm(child: &Child) {
+    let ok = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(ok.success());
+}
+
+/// Polls the async condition until it holds or `timeout` passes.
+async fn eventually<T, F: Future<Output = Option<T>>>(
+    what: &str,
+    timeout: Duration,
+    mut f: impl FnMut() -> F,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn desktop_with_xterm(title: &str) -> XDesktop {
+    let title = title.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut d = XDesktop::start();
+        d.open_xterm(&title);
+        d
+    })
+    .await
+    .unwrap()
+}
+
+fn fast_policy() -> Policy {
+    Policy {
+        sync_interval_secs: 1,
+        screenshots: ScreenshotPolicy { enabled: false, ..Default::default() },
+        ..Policy::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enroll_run_and_sigterm_put_records_on_the_server_under_the_right_company_employee_and_device()
+ {
+    let server = TestServer::start(Backend::Sqlite).await.unwrap();
+    let (_, other_key) = server.add_company("Other Co").await;
+    server.store().set_policy(server.company, &fast_policy()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let first = format!("first {}", uuid::Uuid::now_v7());
+    let second = format!("second {}", uuid::Uuid::now_v7());
+    let desktop = desktop_with_xterm(&first).await;
+
+    let stdout = ok(enroll(&server, dir.path(), "grace@test.example"));
+    assert!(stdout.contains("Test Co"), "{stdout}");
+    let st = status(dir.path());
+    assert_eq!(st["enrolled"], true);
+    let device_id: worktrail_shared::DeviceId = st["device_id"].as_str().unwrap().parse().unwrap();
+
+    let mut run = Running(agentd(dir.path()).arg("run").env("DISPLAY", &desktop.display).spawn().unwrap());
+    // Switching windows closes the first span; the running agent syncs it on its own.
+    let mut desktop = desktop;
+    tokio::time::sleep(Duration::from_millis(1_500)).await; // let a few one-second samples happen
+    let s2 = second.clone();
+    let desktop = tokio::task::spawn_blocking(move || {
+        desktop.open_xterm(&s2);
+        desktop
+    })
+    .await
+    .unwrap();
+    let span =
+        eventually("the first xterm's span on the server", Duration::from_secs(30), || async {
+            let spans = server.store().app_spans(server.company, 0, i64::MAX).await.unwrap();
+            spans.into_iter().find(|s| s.title.as_deref() == Some(first.as_str()))
+        })
+        .await;
+    assert!(run.0.try_wait().unwrap().is_none(), "run keeps running");
+
+    // SIGTERM: a clean stop writes the open span and ends the session.
+    sigterm(&run.0);
+    let exit = run.0.wait().unwrap();
+    assert!(exit.success(), "clean shutdown: {exit}");
+    assert!(status(dir.path())["queue"]["records"].as_u64().unwrap() >= 2);
+    ok(agentd(dir.path()).arg("sync-now").output().unwrap());
+    assert_eq!(status(dir.path())["queue"]["records"], 0);
+
+    let spans = server.store().app_spans(server.company, 0, i64::MAX).await.unwrap();
+    let last =
+        spans.iter().find(|s| s.title.as_deref() == Some(second.as_str())).expect("second span");
+    let employee =
+        server.store().user_by_email(server.company, "grace@test.example").await.unwrap().unwrap();
+    for s in [&span, last] {
+        assert_eq!((s.device_id, s.employee_id, s.app.as_str()), (device_id, employee.id, "XTerm"));
+    }
+    let counts = server.store().record_counts(server.company).await.unwrap();
+    assert!(counts.work_sessions >= 1, "{counts:?}");
+    // Nothing landed in another company.
+    let other = server.store().company_by_name("Other Co").await.unwrap().unwrap();
+    assert_eq!(server.store().record_counts(other.id).await.unwrap().total(), 0);
+    drop(other_key);
+    drop(desktop);
+}
+
+/// Pushes `n` records straight into the agent's queue (the agent is not running).
+fn push(dir: &Path, n: usize, seq: &mut i64) -> Vec<RecordId> {
+    let mut q = QueueDb::open(&dir.join("queue.sqlite3"), Caps::default()).unwrap();
+    let items = (0..n)
+        .map(|_| {
+            *seq += 1;
+            let body = if *seq % 2 == 0 {
+                RecordBody::Activity { minute_ms: *seq * 60_000, active_secs: 42 }
+            } else {
+                RecordBody::AppSpan {
+                    start_ms: *seq * 1_000,
+                    end_ms: *seq * 1_000 + 900,
+                    app: "code".into(),
+                    exe: Some("/usr/bin/code".into()),
+                    title: Some(format!("a window title long enough to weigh something {seq}")),
+                }
+            };
+            (body, None)
+        })
+        .collect();
+    q.push(items, 1).unwrap().into_iter().map(|r| r.id).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_sync_at_50_random_moments_loses_and_duplicates_nothing() {
+    use rand::Rng;
+    let server = TestServer::start(Backend::Sqlite).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    ok(enroll(&server, dir.path(), "kim@test.example"));
+    let mut seq = 0;
+    // Calibrate: how long does an uninterrupted sync of one round's records take here?
+    let mut generated = push(dir.path(), 600, &mut seq);
+    let started = Instant::now();
+    ok(agentd(dir.path()).arg("sync-now").output().unwrap());
+    let full = started.elapsed().as_millis() as u64;
+    generated.extend(push(dir.path(), 600, &mut seq));
+
+    let mut rng = rand::rng();
+    let (mut interrupted, mut interrupted_with_progress) = (0, 0);
+    for _ in 0..50 {
+        let before = server.store().record_ids(server.company).await.unwrap().len();
+        let mut child = agentd(dir.path())
+            .arg("sync-now")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(rng.random_range(0..=full))).await;
+        if child.try_wait().unwrap().is_none() {
+            interrupted += 1;
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+            let after = server.store().record_ids(server.company).await.unwrap().len();
+            if after > before {
+                interrupted_with_progress += 1;
+            }
+        } else {
+            child.wait().unwrap();
+        }
+        generated.extend(push(dir.path(), 600, &mut seq));
+    }
+    assert!(
+        interrupted >= 15 && interrupted_with_progress >= 5,
+        "too few kills landed mid-sync ({interrupted} killed, {interrupted_with_progress} after some \
+         progress; a full sync took {full} ms)"
+    );
+    ok(agentd(dir.path()).arg("sync-now").output().unwrap());
+    assert_eq!(status(dir.path())["queue"]["records"], 0);
+
+    let stored = server.store().record_ids(server.company).await.unwrap();
+    let unique: HashSet<_> = stored.iter().copied().collect();
+    assert_eq!(unique.len(), stored.len(), "duplicated records on the server");
+    let expected: HashSet<_> = generated.iter().copied().collect();
+    assert_eq!(expected.len(), generated.len());
+    let lost = expected.difference(&unique).count();
+    let invented = unique.difference(&expected).count();
+    assert_eq!((lost, invented), (0, 0), "{} generated, {} stored", expected.len(), unique.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_402_status_reports_trial_expired_and_the_queue_is_kept() {
+    let server = TestServer::start(Backend::Sqlite).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    ok(enroll(&server, dir.path(), "lin@test.example"));
+    let mut seq = 0;
+    push(dir.path(), 10, &mut seq);
+    let sub = server.store().subscription(server.company).await.unwrap().unwrap();
+    server.clock.set(sub.trial_ends_at_ms.unwrap());
+
+    let out = agentd(dir.path()).arg("sync-now").output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("trial_expired"), "{stderr}");
+    let st = status(dir.path());
+    assert_eq!(st["blocked"]["code"], "trial_expired", "{st:#}");
+    assert_eq!(st["capturing"], false);
+    assert_eq!(st["queue"]["records"], 10);
+    let human = ok(agentd(dir.path()).arg("status").output().unwrap());
+    assert!(human.contains("blocked: trial_expired"), "{human}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_secret_service_secrets_fall_back_to_a_0600_file_and_never_reach_config_or_logs()
+{
+    use std::os::unix::fs::PermissionsExt;
+    let server = TestServer::start(Backend::Sqlite).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = enroll(&server, dir.path(), "max@test.example");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let stdout = ok(out);
+    assert!(stderr.contains("no usable OS keyring"), "the fallback is logged: {stderr}");
+    let key = server.company_key.expose();
+    assert!(!stderr.contains(key) && !stdout.contains(key));
+
+    let file = dir.path().join("secrets.json");
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(std::fs::read_to_string(&file).unwrap().contains(key));
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path != file {
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(!String::from_utf8_lossy(&bytes).contains(key), "key in {}", path.display());
+            assert!(
+                !String::from_utf8_lossy(&bytes).contains("wtd_"),
+                "token in {}",
+                path.display()
+            );
+        }
+    }
+    assert_eq!(status(dir.path())["secret_store"], "file");
+    ok(agentd(dir.path()).arg("sync-now").output().unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_secret_service_secrets_live_in_the_keyring_and_nowhere_in_the_data_dir() {
+    let server = TestServer::start(Backend::Sqlite).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    // A private session bus with an unlocked gnome-keyring, running enroll, status and sync-now.
+    let script = format!(
+        "set -e; printf '' | gnome-keyring-daemon --unlock --components=secrets >/dev/null; \
+         \"$AGENTD\" enroll --server '{}' --email kay@test.example; \
+         \"$AGENTD\" status --json; \"$AGENTD\" sync-now",
+        server.base_url
+    );
+    let out = tokio::task::spawn_blocking({
+        let dir = dir.path().to_owned();
+        let home = home.path().to_owned();
+        let key = server.company_key.expose().to_owned();
+        move || {
+            agentd(&dir)
+                .env_remove("DBUS_SESSION_BUS_ADDRESS")
+                .env("HOME", &home)
+                .env("XDG_DATA_HOME", home.join("data"))
+                .env("XDG_RUNTIME_DIR", &home)
+                .env("AGENTD", AGENTD)
+                .env("WORKTRAIL_COMPANY_KEY", key)
+                .output_via("dbus-run-session", &["--", "sh", "-c", &script])
+        }
+    })
+    .await
+    .unwrap();
+    let stdout = ok(out);
+    assert!(stdout.contains("\"secret_store\": \"keyring\""), "{stdout}");
+    assert!(!dir.path().join("secrets.json").exists());
+    let key = server.company_key.expose();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(!String::from_utf8_lossy(&bytes).contains(key), "key in {}", path.display());
+    }
+}
+
+/// Runs a wrapper program with this command's program and environment after its `args`.
+trait OutputVia {
+    fn output_via(&mut self, wrapper: &str, args: &[&str]) -> Output;
+}
+
+impl OutputVia for Command {
+    fn output_via(&mut self, wrapper: &str, args: &[&str]) -> Output {
+        let mut w = Command::new(wrapper);
+        w.args(args);
+        for (k, v) in self.get_envs() {
+            match v {
+                Some(v) => w.env(k, v),
+                None => w.env_remove(k),
+            };
+        }
+        w.stdin(Stdio::null()).output().expect("run the wrapper")
+    }
+}
+
+fn sharpness(jpeg: &[u8]) -> f64 {
+    let img = image::load_from_memory_with_format(jpeg, image::ImageFormat::Jpeg).expect("a JPEG");
+    worktrail_agent_core::probe::screen::sharpness(&img.to_rgb8())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn screenshots_of_the_real_screen_arrive_as_jpeg_within_limits_and_blurred_when_the_policy_says_so()
+ {
+    let server = TestServer::start(Backend::Sqlite).await.unwrap();
+    let shots = ScreenshotPolicy {
+        enabled: true,
+        interval_secs: 1,
+        blur: false,
+        max_width: 640,
+        jpeg_quality: 60,
+    };
+    let policy = Policy { screenshots: shots.clone(), ..fast_policy() };
+    server.store().set_policy(server.company, &policy).await.unwrap();
+    let desktop = desktop_with_xterm("screenshot subject").await;
+    let dir = tempfile::tempdir().unwrap();
+    ok(enroll(&server, dir.path(), "sam@test.example"));
+
+    let mut seen = HashSet::new();
+    let mut take = async |blurred: bool| {
+        let mut run =
+            Running(agentd(dir.path()).arg("run").env("DISPLAY", &desktop.display).spawn().unwrap());
+        let row = eventually("an uploaded screenshot", Duration::from_secs(60), || async {
+            let rows = server.store().screenshots(server.company).await.unwrap();
+            rows.into_iter().find(|r| r.object_key.is_some() && !seen.contains(&r.id))
+        })
+        .await;
+        sigterm(&run.0);
+        assert!(run.0.wait().unwrap().success());
+        seen.insert(row.id);
+        assert_eq!(row.blurred, blurred);
+        let bytes = server.state.objects.get(row.object_key.as_deref().unwrap()).await.unwrap();
+        assert_eq!(bytes.len() as i64, row.bytes);
+        assert!(bytes.len() <= worktrail_shared::limits::MAX_SCREENSHOT_BYTES);
+        let img = image::load_from_memory_with_format(&bytes, image::ImageFormat::Jpeg).unwrap();
+        assert_eq!((img.width(), img.height()), (640, 400), "1280×800 downscaled to 640 wide");
+        sharpness(&bytes)
+    };
+    let sharp = take(false).await;
+    server
+        .store()
+        .set_policy(
+            server.company,
+            &Policy { screenshots: ScreenshotPolicy { blur: true, ..shots }, ..policy },
+        )
+        .await
+        .unwrap();
+    let blurred = take(true).await;
+    assert!(blurred < sharp / 3.0, "blurred {blurred:.2} vs sharp {sharp:.2}");
+}
