@@ -164,6 +164,34 @@ impl TestServer {
             .expect("job run")
     }
 
+    /// `GET /api/v1/agent/policy` with `key` and, when given, the device token.
+    pub async fn get_policy(&self, key: &str, token: Option<&DeviceToken>) -> reqwest::Response {
+        let mut req = http().get(self.url("/api/v1/agent/policy")).header(COMPANY_KEY_HEADER, key);
+        if let Some(t) = token {
+            req = req.bearer_auth(t.expose());
+        }
+        req.send().await.expect("policy request")
+    }
+
+    /// Uploads screenshot bytes as a device of `key`'s company; returns the raw response.
+    pub async fn put_screenshot(
+        &self,
+        key: &CompanyKey,
+        token: &DeviceToken,
+        id: worktrail_shared::RecordId,
+        bytes: Vec<u8>,
+    ) -> reqwest::Response {
+        http()
+            .put(self.url(&format!("/api/v1/agent/screenshots/{id}")))
+            .header(COMPANY_KEY_HEADER, key.expose())
+            .bearer_auth(token.expose())
+            .header("content-type", "image/jpeg")
+            .body(bytes)
+            .send()
+            .await
+            .expect("screenshot request")
+    }
+
     /// Sends a batch as a device of `key`'s company; returns the raw response.
     pub async fn post_batch(
         &self,
@@ -229,6 +257,18 @@ impl Drop for TestServer {
             task.abort();
         }
     }
+}
+
+/// The smallest well-formed baseline JPEG header the server accepts (SOI, a `w`×`h` frame,
+/// SOS, one byte `tag` of scan data, EOI); different tags give different bytes.
+pub fn tiny_jpeg(w: u16, h: u16, tag: u8) -> Vec<u8> {
+    let mut v = vec![0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x0B, 0x08];
+    v.extend_from_slice(&h.to_be_bytes());
+    v.extend_from_slice(&w.to_be_bytes());
+    v.extend_from_slice(&[0x01, 0x01, 0x11, 0x00]);
+    v.extend_from_slice(&[0xFF, 0xDA, 0x00, 0x08, 0x01, 0x01, 0x00, 0x00, 0x3F, 0x00]);
+    v.extend_from_slice(&[tag, 0x34, 0xFF, 0xD9]);
+    v
 }
 
 /// A plain HTTP client for tests (no redirects, short timeouts).

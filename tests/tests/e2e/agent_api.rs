@@ -7,7 +7,7 @@ use worktrail_shared::api::{BatchAck, BatchRequest, Record, RecordBody, Screensh
 use worktrail_shared::limits::{MAX_BATCH_BYTES, MAX_BATCH_RECORDS};
 use worktrail_shared::secret::DeviceToken;
 use worktrail_shared::{BatchId, COMPANY_KEY_HEADER, ErrorCode, RecordId};
-use worktrail_tests::{Backend, TestServer, expect_error, http};
+use worktrail_tests::{Backend, TestServer, expect_error, http, tiny_jpeg};
 
 fn app_span(seq: i64, title: &str) -> Record {
     Record {
@@ -170,41 +170,17 @@ async fn malformed_batches_are_refused_with_invalid_batch(backend: Backend) {
     .await;
 }
 
-/// A minimal well-formed baseline JPEG (SOI, SOF0 w×h, SOS, EOI).
-fn tiny_jpeg(w: u16, h: u16) -> Vec<u8> {
-    let mut v = vec![0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x0B, 0x08];
-    v.extend_from_slice(&h.to_be_bytes());
-    v.extend_from_slice(&w.to_be_bytes());
-    v.extend_from_slice(&[0x01, 0x01, 0x11, 0x00]);
-    v.extend_from_slice(&[0xFF, 0xDA, 0x00, 0x08, 0x01, 0x01, 0x00, 0x00, 0x3F, 0x00]);
-    v.extend_from_slice(&[0x12, 0x34, 0xFF, 0xD9]);
-    v
-}
-
-async fn put_shot(
-    s: &TestServer,
-    token: &DeviceToken,
-    id: RecordId,
-    bytes: Vec<u8>,
-) -> reqwest::Response {
-    http()
-        .put(s.url(&format!("/api/v1/agent/screenshots/{id}")))
-        .header(COMPANY_KEY_HEADER, s.company_key.expose())
-        .bearer_auth(token.expose())
-        .header("content-type", "image/jpeg")
-        .body(bytes)
-        .send()
-        .await
-        .unwrap()
-}
-
 async fn screenshots_upload_after_their_metadata_idempotently(backend: Backend) {
     let Some(s) = TestServer::start(backend).await else { return };
     let (_, token) = s.enroll("ada@test.example").await;
-    let jpeg = tiny_jpeg(1280, 720);
+    let jpeg = tiny_jpeg(1280, 720, 0);
     let id = RecordId::new();
     // Bytes before metadata: refused, nothing stored.
-    expect_error(put_shot(&s, &token, id, jpeg.clone()).await, ErrorCode::NotFound).await;
+    expect_error(
+        s.put_screenshot(&s.company_key, &token, id, jpeg.clone()).await,
+        ErrorCode::NotFound,
+    )
+    .await;
     let meta = Record {
         id,
         seq: 1,
@@ -219,29 +195,35 @@ async fn screenshots_upload_after_their_metadata_idempotently(backend: Backend) 
     };
     send(&s, &token, &batch(vec![meta])).await.error_for_status().unwrap();
     expect_error(
-        put_shot(&s, &token, id, b"GIF89a not a jpeg".to_vec()).await,
+        s.put_screenshot(&s.company_key, &token, id, b"GIF89a not a jpeg".to_vec()).await,
         ErrorCode::InvalidRequest,
     )
     .await;
     expect_error(
-        put_shot(&s, &token, id, jpeg[..jpeg.len() - 2].to_vec()).await,
+        s.put_screenshot(&s.company_key, &token, id, jpeg[..jpeg.len() - 2].to_vec()).await,
         ErrorCode::InvalidRequest,
     )
     .await;
-    let ack: ScreenshotAck = put_shot(&s, &token, id, jpeg.clone()).await.json().await.unwrap();
+    let ack: ScreenshotAck =
+        s.put_screenshot(&s.company_key, &token, id, jpeg.clone()).await.json().await.unwrap();
     assert_eq!(ack.bytes, jpeg.len() as u64);
-    let again = put_shot(&s, &token, id, jpeg.clone()).await;
+    let again = s.put_screenshot(&s.company_key, &token, id, jpeg.clone()).await;
     assert_eq!(again.status(), 200, "the same bytes again are fine");
     let rows = s.store().screenshots(s.company).await.unwrap();
     let key = rows[0].object_key.clone().expect("object recorded");
     assert!(key.starts_with(&format!("{}/", s.company)), "keyed by company: {key}");
     assert_eq!(s.state.objects.get(&key).await.unwrap(), jpeg);
-    let other = tiny_jpeg(640, 480);
-    expect_error(put_shot(&s, &token, id, other).await, ErrorCode::Conflict).await;
+    let other = tiny_jpeg(640, 480, 0);
+    expect_error(s.put_screenshot(&s.company_key, &token, id, other).await, ErrorCode::Conflict)
+        .await;
     assert_eq!(s.state.objects.get(&key).await.unwrap(), jpeg, "stored bytes unchanged");
     // Another device of the company cannot attach bytes to this screenshot.
     let (_, other_token) = s.enroll("bob@test.example").await;
-    expect_error(put_shot(&s, &other_token, id, jpeg).await, ErrorCode::NotFound).await;
+    expect_error(
+        s.put_screenshot(&s.company_key, &other_token, id, jpeg).await,
+        ErrorCode::NotFound,
+    )
+    .await;
 }
 
 async fn wrong_content_type_for_a_screenshot_is_refused(backend: Backend) {

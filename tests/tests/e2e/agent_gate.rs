@@ -9,14 +9,6 @@ use worktrail_shared::secret::{CompanyKey, DeviceToken};
 use worktrail_shared::{COMPANY_KEY_HEADER, ErrorCode, PlanId};
 use worktrail_tests::{Backend, Options, TestServer, expect_error, http};
 
-async fn get_policy(s: &TestServer, key: &str, token: Option<&DeviceToken>) -> reqwest::Response {
-    let mut req = http().get(s.url("/api/v1/agent/policy")).header(COMPANY_KEY_HEADER, key);
-    if let Some(t) = token {
-        req = req.bearer_auth(t.expose());
-    }
-    req.send().await.unwrap()
-}
-
 async fn company_key_problems_answer_invalid_company_key(backend: Backend) {
     let Some(s) = TestServer::start(backend).await else { return };
     let (_, token) = s.enroll("ada@test.example").await;
@@ -27,18 +19,18 @@ async fn company_key_problems_answer_invalid_company_key(backend: Backend) {
     let mut typo = s.company_key.expose().to_owned();
     typo.replace_range(10..11, if &typo[10..11] == "a" { "b" } else { "a" });
     let msg =
-        expect_error(get_policy(&s, &typo, Some(&token)).await, ErrorCode::InvalidCompanyKey).await;
+        expect_error(s.get_policy(&typo, Some(&token)).await, ErrorCode::InvalidCompanyKey).await;
     assert!(msg.contains("checksum"), "{msg}");
     // Well formed but unknown.
     let unknown = worktrail_server::domain::keys::new_company_key();
     let msg = expect_error(
-        get_policy(&s, unknown.expose(), Some(&token)).await,
+        s.get_policy(unknown.expose(), Some(&token)).await,
         ErrorCode::InvalidCompanyKey,
     )
     .await;
     assert!(msg.contains("not known"), "{msg}");
     // The right key works.
-    assert_eq!(get_policy(&s, s.company_key.expose(), Some(&token)).await.status(), 200);
+    assert_eq!(s.get_policy(s.company_key.expose(), Some(&token)).await.status(), 200);
 }
 
 async fn a_rotated_key_works_until_its_grace_ends(backend: Backend) {
@@ -47,25 +39,25 @@ async fn a_rotated_key_works_until_its_grace_ends(backend: Backend) {
     let now = s.clock.now_ms();
     let new_key = provision::rotate_company_key(s.store(), s.company, DAY_MS, now).await.unwrap();
     let old = s.company_key.expose();
-    assert_eq!(get_policy(&s, old, Some(&token)).await.status(), 200, "old key in its grace");
-    assert_eq!(get_policy(&s, new_key.expose(), Some(&token)).await.status(), 200);
+    assert_eq!(s.get_policy(old, Some(&token)).await.status(), 200, "old key in its grace");
+    assert_eq!(s.get_policy(new_key.expose(), Some(&token)).await.status(), 200);
     s.clock.advance(DAY_MS);
     let msg =
-        expect_error(get_policy(&s, old, Some(&token)).await, ErrorCode::InvalidCompanyKey).await;
+        expect_error(s.get_policy(old, Some(&token)).await, ErrorCode::InvalidCompanyKey).await;
     assert!(msg.contains("rotated"), "{msg}");
-    assert_eq!(get_policy(&s, new_key.expose(), Some(&token)).await.status(), 200);
+    assert_eq!(s.get_policy(new_key.expose(), Some(&token)).await.status(), 200);
 }
 
 async fn a_malformed_key_is_rejected_before_any_database_query(backend: Backend) {
     let Some(s) = TestServer::start(backend).await else { return };
     // With the database closed, anything that queried it would fail with 500.
     s.store().close().await;
-    let resp = get_policy(&s, "wtk_definitely-not-a-key", None).await;
+    let resp = s.get_policy("wtk_definitely-not-a-key", None).await;
     expect_error(resp, ErrorCode::InvalidCompanyKey).await;
-    let resp = get_policy(&s, &s.company_key.expose()[..20], None).await;
+    let resp = s.get_policy(&s.company_key.expose()[..20], None).await;
     expect_error(resp, ErrorCode::InvalidCompanyKey).await;
     // Control: a well-formed key does reach the (closed) database.
-    let resp = get_policy(&s, s.company_key.expose(), None).await;
+    let resp = s.get_policy(s.company_key.expose(), None).await;
     expect_error(resp, ErrorCode::Internal).await;
 }
 
@@ -85,7 +77,7 @@ async fn suspension_and_subscription_states_answer_their_codes(backend: Backend)
         grace_days: 7,
     })
     .await;
-    expect_error(get_policy(s, key, Some(&token)).await, ErrorCode::SubscriptionExpired).await;
+    expect_error(s.get_policy(key, Some(&token)).await, ErrorCode::SubscriptionExpired).await;
     set(Subscription {
         status: SubscriptionStatus::Active,
         trial_ends_at_ms: None,
@@ -93,7 +85,7 @@ async fn suspension_and_subscription_states_answer_their_codes(backend: Backend)
         grace_days: 7,
     })
     .await;
-    assert_eq!(get_policy(s, key, Some(&token)).await.status(), 200, "past_due works in grace");
+    assert_eq!(s.get_policy(key, Some(&token)).await.status(), 200, "past_due works in grace");
     set(Subscription {
         status: SubscriptionStatus::Cancelled,
         trial_ends_at_ms: None,
@@ -101,16 +93,16 @@ async fn suspension_and_subscription_states_answer_their_codes(backend: Backend)
         grace_days: 7,
     })
     .await;
-    expect_error(get_policy(s, key, Some(&token)).await, ErrorCode::SubscriptionCancelled).await;
+    expect_error(s.get_policy(key, Some(&token)).await, ErrorCode::SubscriptionCancelled).await;
     set(Subscription::trial(now, 14)).await;
-    assert_eq!(get_policy(s, key, Some(&token)).await.status(), 200);
+    assert_eq!(s.get_policy(key, Some(&token)).await.status(), 200);
     s.store().set_company_suspended(s.company, Some(now)).await.unwrap();
-    expect_error(get_policy(s, key, Some(&token)).await, ErrorCode::CompanySuspended).await;
+    expect_error(s.get_policy(key, Some(&token)).await, ErrorCode::CompanySuspended).await;
     // Enrolment passes the same gate.
     let (status, body) = s.enroll_with(&s.company_key, "bob@test.example").await.unwrap_err();
     assert_eq!((status.as_u16(), body.code), (403, ErrorCode::CompanySuspended));
     s.store().set_company_suspended(s.company, None).await.unwrap();
-    assert_eq!(get_policy(s, key, Some(&token)).await.status(), 200, "reactivated");
+    assert_eq!(s.get_policy(key, Some(&token)).await.status(), 200, "reactivated");
     let history = s.store().subscription_history(s.company).await.unwrap();
     assert_eq!(history.len(), 5, "creation and four changes: {history:?}");
 }
@@ -122,21 +114,21 @@ async fn a_trial_ends_exactly_at_its_end_and_suspension_is_checked_first(backend
     let sub = s.store().subscription(s.company).await.unwrap().unwrap();
     let end = sub.trial_ends_at_ms.expect("the test company is on a trial");
     s.clock.set(end - 1);
-    assert_eq!(get_policy(&s, key, Some(&token)).await.status(), 200);
+    assert_eq!(s.get_policy(key, Some(&token)).await.status(), 200);
     s.clock.set(end);
-    expect_error(get_policy(&s, key, Some(&token)).await, ErrorCode::TrialExpired).await;
+    expect_error(s.get_policy(key, Some(&token)).await, ErrorCode::TrialExpired).await;
     // Both suspended and expired: step 2 comes before step 3.
     s.store().set_company_suspended(s.company, Some(end)).await.unwrap();
-    expect_error(get_policy(&s, key, Some(&token)).await, ErrorCode::CompanySuspended).await;
+    expect_error(s.get_policy(key, Some(&token)).await, ErrorCode::CompanySuspended).await;
 }
 
 async fn device_token_problems_answer_device_codes(backend: Backend) {
     let Some(s) = TestServer::start(backend).await else { return };
     let (device, token) = s.enroll("ada@test.example").await;
     let key = s.company_key.expose();
-    expect_error(get_policy(&s, key, None).await, ErrorCode::DeviceUnknown).await;
+    expect_error(s.get_policy(key, None).await, ErrorCode::DeviceUnknown).await;
     let stranger = worktrail_server::domain::keys::new_device_token();
-    expect_error(get_policy(&s, key, Some(&stranger)).await, ErrorCode::DeviceUnknown).await;
+    expect_error(s.get_policy(key, Some(&stranger)).await, ErrorCode::DeviceUnknown).await;
     let resp = http()
         .get(s.url("/api/v1/agent/policy"))
         .header(COMPANY_KEY_HEADER, key)
@@ -146,14 +138,14 @@ async fn device_token_problems_answer_device_codes(backend: Backend) {
         .unwrap();
     expect_error(resp, ErrorCode::DeviceUnknown).await;
     s.store().revoke_device(s.company, device, s.clock.now_ms()).await.unwrap();
-    expect_error(get_policy(&s, key, Some(&token)).await, ErrorCode::DeviceRevoked).await;
+    expect_error(s.get_policy(key, Some(&token)).await, ErrorCode::DeviceRevoked).await;
 }
 
 async fn another_companys_key_with_this_device_token_is_rejected(backend: Backend) {
     let Some(s) = TestServer::start(backend).await else { return };
     let (_, token_a) = s.enroll("ada@test.example").await;
     let (_, key_b) = s.add_company("Other Co").await;
-    expect_error(get_policy(&s, key_b.expose(), Some(&token_a)).await, ErrorCode::DeviceUnknown)
+    expect_error(s.get_policy(key_b.expose(), Some(&token_a)).await, ErrorCode::DeviceUnknown)
         .await;
 }
 
@@ -202,14 +194,14 @@ async fn too_many_requests_answer_rate_limited_with_retry_after(backend: Backend
     let (_, token) = s.enroll("ada@test.example").await;
     let key = s.company_key.expose();
     for _ in 0..3 {
-        assert_eq!(get_policy(&s, key, Some(&token)).await.status(), 200);
+        assert_eq!(s.get_policy(key, Some(&token)).await.status(), 200);
     }
-    let resp = get_policy(&s, key, Some(&token)).await;
+    let resp = s.get_policy(key, Some(&token)).await;
     let retry_after: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert_eq!(retry_after, 2, "one token at 0.5/s");
     expect_error(resp, ErrorCode::RateLimited).await;
     s.clock.advance(2_000);
-    assert_eq!(get_policy(&s, key, Some(&token)).await.status(), 200, "refilled after Retry-After");
+    assert_eq!(s.get_policy(key, Some(&token)).await.status(), 200, "refilled after Retry-After");
 }
 
 async fn a_successful_call_updates_last_sync_and_last_seen(backend: Backend) {
@@ -217,7 +209,7 @@ async fn a_successful_call_updates_last_sync_and_last_seen(backend: Backend) {
     let (device, token) = s.enroll("ada@test.example").await;
     s.clock.advance(60_000);
     let now = s.clock.now_ms();
-    assert_eq!(get_policy(&s, s.company_key.expose(), Some(&token)).await.status(), 200);
+    assert_eq!(s.get_policy(s.company_key.expose(), Some(&token)).await.status(), 200);
     let company = s.store().company(s.company).await.unwrap().unwrap();
     assert_eq!(company.last_sync_at_ms, Some(now));
     let devices = s.store().devices(s.company).await.unwrap();
@@ -254,9 +246,9 @@ async fn re_enrolment_keeps_one_device_row_and_replaces_the_token(backend: Backe
     assert_eq!(s.store().devices(s.company).await.unwrap().len(), 1);
     let user = s.store().user_by_email(s.company, "ada@test.example").await.unwrap();
     assert!(user.is_some(), "e-mail stored trimmed and lower-case");
-    expect_error(get_policy(&s, key.expose(), Some(&tokens[0])).await, ErrorCode::DeviceUnknown)
+    expect_error(s.get_policy(key.expose(), Some(&tokens[0])).await, ErrorCode::DeviceUnknown)
         .await;
-    assert_eq!(get_policy(&s, key.expose(), Some(&tokens[1])).await.status(), 200);
+    assert_eq!(s.get_policy(key.expose(), Some(&tokens[1])).await.status(), 200);
 }
 
 both_backends!(

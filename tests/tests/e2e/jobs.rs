@@ -15,7 +15,7 @@ use worktrail_server::store::UsageNumbers;
 use worktrail_shared::api::{BatchRequest, Record, RecordBody, SessionEnd};
 use worktrail_shared::secret::{CompanyKey, DeviceToken};
 use worktrail_shared::{BatchId, COMPANY_KEY_HEADER, CompanyId, ErrorCode, RecordId};
-use worktrail_tests::{Backend, TestServer, expect_error, http};
+use worktrail_tests::{Backend, TestServer, expect_error, http, tiny_jpeg};
 
 const H: i64 = 3_600_000;
 
@@ -236,30 +236,22 @@ async fn late_data_corrects_its_past_day_and_recomputation_is_stable(backend: Ba
     assert_eq!(again, corrected);
 }
 
-async fn get_policy(s: &TestServer, token: &DeviceToken) -> reqwest::Response {
-    http()
-        .get(s.url("/api/v1/agent/policy"))
-        .header(COMPANY_KEY_HEADER, s.company_key.expose())
-        .bearer_auth(token.expose())
-        .send()
-        .await
-        .unwrap()
-}
-
 async fn the_lifecycle_ends_a_trial_exactly_on_time_with_history_and_audit(backend: Backend) {
     let Some(s) = TestServer::start(backend).await else { return };
     let (_, token) = s.enroll("ada@test.example").await;
     let end = s.store().subscription(s.company).await.unwrap().unwrap().trial_ends_at_ms.unwrap();
     s.clock.set(end - 1);
     assert_eq!(s.run_job(Job::Lifecycle).await, 0);
-    assert_eq!(get_policy(&s, &token).await.status(), 200);
+    assert_eq!(s.get_policy(s.company_key.expose(), Some(&token)).await.status(), 200);
     s.clock.set(end);
     // The gate sees the end at once, before the job has run.
-    expect_error(get_policy(&s, &token).await, ErrorCode::TrialExpired).await;
+    expect_error(s.get_policy(s.company_key.expose(), Some(&token)).await, ErrorCode::TrialExpired)
+        .await;
     assert_eq!(s.run_job(Job::Lifecycle).await, 1);
     let sub = s.store().subscription(s.company).await.unwrap().unwrap();
     assert_eq!(sub.status, SubscriptionStatus::Expired);
-    expect_error(get_policy(&s, &token).await, ErrorCode::TrialExpired).await;
+    expect_error(s.get_policy(s.company_key.expose(), Some(&token)).await, ErrorCode::TrialExpired)
+        .await;
     let history = s.store().subscription_history(s.company).await.unwrap();
     assert_eq!(history.last().unwrap().1, SubscriptionStatus::Expired);
     assert_eq!(history.last().unwrap().0, end);
@@ -289,26 +281,25 @@ async fn a_paid_period_falls_to_past_due_then_expires_after_the_grace(backend: B
         s.store().subscription(s.company).await.unwrap().unwrap().status,
         SubscriptionStatus::PastDue
     );
-    assert_eq!(get_policy(&s, &token).await.status(), 200, "past_due still works");
+    assert_eq!(
+        s.get_policy(s.company_key.expose(), Some(&token)).await.status(),
+        200,
+        "past_due still works"
+    );
     s.clock.set(now + 4 * DAY_MS);
     assert_eq!(s.run_job(Job::Lifecycle).await, 1);
     assert_eq!(
         s.store().subscription(s.company).await.unwrap().unwrap().status,
         SubscriptionStatus::Expired
     );
-    expect_error(get_policy(&s, &token).await, ErrorCode::SubscriptionExpired).await;
+    expect_error(
+        s.get_policy(s.company_key.expose(), Some(&token)).await,
+        ErrorCode::SubscriptionExpired,
+    )
+    .await;
     let actions: Vec<String> =
         s.store().audit_log(s.company).await.unwrap().into_iter().map(|a| a.action).collect();
     assert_eq!(actions, ["subscription.past_due", "subscription.expired"]);
-}
-
-/// A minimal well-formed JPEG of `n` bytes or so.
-fn jpeg(tag: u8) -> Vec<u8> {
-    let mut v = vec![0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x0B, 0x08, 0x00, 0x10, 0x00, 0x10];
-    v.extend_from_slice(&[0x01, 0x01, 0x11, 0x00]);
-    v.extend_from_slice(&[0xFF, 0xDA, 0x00, 0x08, 0x01, 0x01, 0x00, 0x00, 0x3F, 0x00]);
-    v.extend_from_slice(&[tag, 0x34, 0xFF, 0xD9]);
-    v
 }
 
 /// Sends spans and a screenshot (with its bytes) at each of `ages` days before now.
@@ -322,7 +313,7 @@ async fn seed_ages(
     let mut out = Vec::new();
     for (i, age) in ages.iter().enumerate() {
         let t = now - age * DAY_MS;
-        let bytes = jpeg(i as u8);
+        let bytes = tiny_jpeg(16, 16, i as u8);
         let shot = record(
             10 * i as i64 + 1,
             RecordBody::Screenshot {
@@ -353,15 +344,7 @@ async fn seed_ages(
             .await
             .error_for_status()
             .unwrap();
-        let resp = http()
-            .put(s.url(&format!("/api/v1/agent/screenshots/{shot_id}")))
-            .header(COMPANY_KEY_HEADER, key.expose())
-            .bearer_auth(token.expose())
-            .header("content-type", "image/jpeg")
-            .body(bytes)
-            .send()
-            .await
-            .unwrap();
+        let resp = s.put_screenshot(key, token, shot_id, bytes).await;
         assert_eq!(resp.status(), 200);
         let rows = s.store().screenshots(s.company).await.unwrap();
         let object = rows.iter().find(|r| r.id == shot_id).unwrap().object_key.clone().unwrap();
