@@ -57,9 +57,20 @@ impl XDesktop {
         wait_for("the X server", Duration::from_secs(20), || {
             X11Desktop::connect(Some(&desktop.display)).ok()
         });
-        let wm = desktop.command("openbox").arg("--sm-disable").spawn().expect("start openbox");
+        let log = tempfile::NamedTempFile::new().expect("temp file");
+        let wm = desktop
+            .command("openbox")
+            .arg("--sm-disable")
+            .stderr(log.reopen().expect("reopen log"))
+            .spawn()
+            .expect("start openbox");
         desktop.processes.push(wm);
+        let started = Instant::now();
         wait_for("openbox to manage the screen", Duration::from_secs(20), || {
+            if let Some(status) = desktop.processes[1].try_wait().ok().flatten() {
+                let log = std::fs::read_to_string(log.path()).unwrap_or_default();
+                panic!("openbox exited ({status}) after {:?}: {log}", started.elapsed());
+            }
             let out = desktop
                 .command("xprop")
                 .args(["-root", "_NET_SUPPORTING_WM_CHECK"])

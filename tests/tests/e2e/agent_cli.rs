@@ -9,7 +9,6 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use worktrail_agent_core::queue::{Caps, QueueDb};
-use worktrail_server::clock::Clock as _;
 use worktrail_shared::RecordId;
 use worktrail_shared::api::RecordBody;
 use worktrail_shared::policy::{Policy, ScreenshotPolicy};
@@ -121,7 +120,8 @@ async fn enroll_run_and_sigterm_put_records_on_the_server_under_the_right_compan
     assert_eq!(st["enrolled"], true);
     let device_id: worktrail_shared::DeviceId = st["device_id"].as_str().unwrap().parse().unwrap();
 
-    let mut run = Running(agentd(dir.path()).arg("run").env("DISPLAY", &desktop.display).spawn().unwrap());
+    let mut run =
+        Running(agentd(dir.path()).arg("run").env("DISPLAY", &desktop.display).spawn().unwrap());
     // Switching windows closes the first span; the running agent syncs it on its own.
     let mut desktop = desktop;
     tokio::time::sleep(Duration::from_millis(1_500)).await; // let a few one-second samples happen
@@ -305,7 +305,7 @@ async fn with_a_secret_service_secrets_live_in_the_keyring_and_nowhere_in_the_da
     let home = tempfile::tempdir().unwrap();
     // A private session bus with an unlocked gnome-keyring, running enroll, status and sync-now.
     let script = format!(
-        "set -e; printf '' | gnome-keyring-daemon --unlock --components=secrets >/dev/null; \
+        "set -e; printf 'worktrail-test' | gnome-keyring-daemon --unlock --components=secrets >/dev/null; \
          \"$AGENTD\" enroll --server '{}' --email kay@test.example; \
          \"$AGENTD\" status --json; \"$AGENTD\" sync-now",
         server.base_url
@@ -381,8 +381,9 @@ async fn screenshots_of_the_real_screen_arrive_as_jpeg_within_limits_and_blurred
 
     let mut seen = HashSet::new();
     let mut take = async |blurred: bool| {
-        let mut run =
-            Running(agentd(dir.path()).arg("run").env("DISPLAY", &desktop.display).spawn().unwrap());
+        let mut run = Running(
+            agentd(dir.path()).arg("run").env("DISPLAY", &desktop.display).spawn().unwrap(),
+        );
         let row = eventually("an uploaded screenshot", Duration::from_secs(60), || async {
             let rows = server.store().screenshots(server.company).await.unwrap();
             rows.into_iter().find(|r| r.object_key.is_some() && !seen.contains(&r.id))
