@@ -36,6 +36,7 @@ pub struct XDesktop {
     /// `:N`.
     pub display: String,
     processes: Vec<Child>,
+    home: Option<tempfile::TempDir>,
 }
 
 impl XDesktop {
@@ -53,33 +54,57 @@ impl XDesktop {
             .expect("Xvfb reports its display");
         let display = format!(":{}", line.trim());
         assert!(display.len() > 1, "Xvfb did not report a display");
-        let mut desktop = Self { display, processes: vec![xvfb] };
+        let mut desktop = Self { display, processes: vec![xvfb], home: None };
         wait_for("the X server", Duration::from_secs(20), || {
             X11Desktop::connect(Some(&desktop.display)).ok()
         });
-        let log = tempfile::NamedTempFile::new().expect("temp file");
-        let wm = desktop
-            .command("openbox")
-            .arg("--sm-disable")
-            .stderr(log.reopen().expect("reopen log"))
-            .spawn()
-            .expect("start openbox");
-        desktop.processes.push(wm);
-        let started = Instant::now();
-        wait_for("openbox to manage the screen", Duration::from_secs(20), || {
-            if let Some(status) = desktop.processes[1].try_wait().ok().flatten() {
-                let log = std::fs::read_to_string(log.path()).unwrap_or_default();
-                panic!("openbox exited ({status}) after {:?}: {log}", started.elapsed());
-            }
-            let out = desktop
-                .command("xprop")
-                .args(["-root", "_NET_SUPPORTING_WM_CHECK"])
-                .stdout(Stdio::piped())
-                .output()
-                .ok()?;
-            String::from_utf8_lossy(&out.stdout).contains("window id").then_some(())
-        });
+        desktop.start_openbox();
         desktop
+    }
+
+    /// Starts openbox with its own config/cache dirs (instances starting at the same moment
+    /// must not share them) and waits until it manages the screen; an openbox that exits while
+    /// starting is started again, up to three times.
+    fn start_openbox(&mut self) {
+        let home = tempfile::tempdir().expect("temp dir");
+        for attempt in 1..=3 {
+            let log = tempfile::NamedTempFile::new().expect("temp file");
+            let wm = self
+                .command("openbox")
+                .arg("--sm-disable")
+                .env("HOME", home.path())
+                .env("XDG_CONFIG_HOME", home.path().join("config"))
+                .env("XDG_CACHE_HOME", home.path().join("cache"))
+                .env("XDG_DATA_HOME", home.path().join("data"))
+                .stderr(log.reopen().expect("reopen log"))
+                .spawn()
+                .expect("start openbox");
+            self.processes.push(wm);
+            let managed = wait_for("openbox to manage the screen", Duration::from_secs(20), || {
+                if let Some(status) = self.processes.last_mut()?.try_wait().ok().flatten() {
+                    let log = std::fs::read_to_string(log.path()).unwrap_or_default();
+                    return Some(Err(format!("openbox exited ({status}): {log}")));
+                }
+                let out = self
+                    .command("xprop")
+                    .args(["-root", "_NET_SUPPORTING_WM_CHECK"])
+                    .stdout(Stdio::piped())
+                    .output()
+                    .ok()?;
+                String::from_utf8_lossy(&out.stdout).contains("window id").then_some(Ok(()))
+            });
+            match managed {
+                Ok(()) => {
+                    self.home = Some(home);
+                    return;
+                }
+                Err(e) if attempt < 3 => {
+                    self.processes.pop();
+                    eprintln!("attempt {attempt}: {e}; starting openbox again");
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
     }
 
     /// A command with `DISPLAY` set to this desktop and quiet output.

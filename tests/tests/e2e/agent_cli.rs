@@ -15,9 +15,9 @@ use worktrail_shared::policy::{Policy, ScreenshotPolicy};
 use worktrail_tests::agent::XDesktop;
 use worktrail_tests::{Backend, TestServer};
 
-const AGENTD: &str = env!("CARGO_BIN_EXE_agentd-e2e");
+pub(crate) const AGENTD: &str = env!("CARGO_BIN_EXE_agentd-e2e");
 
-fn agentd(dir: &Path) -> Command {
+pub(crate) fn agentd(dir: &Path) -> Command {
     let mut c = Command::new(AGENTD);
     c.env("WORKTRAIL_AGENT_DATA_DIR", dir)
         .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/worktrail-test-bus")
@@ -27,7 +27,7 @@ fn agentd(dir: &Path) -> Command {
     c
 }
 
-fn ok(out: Output) -> String {
+pub(crate) fn ok(out: Output) -> String {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
@@ -38,7 +38,7 @@ fn ok(out: Output) -> String {
     stdout
 }
 
-fn enroll(server: &TestServer, dir: &Path, email: &str) -> Output {
+pub(crate) fn enroll(server: &TestServer, dir: &Path, email: &str) -> Output {
     agentd(dir)
         .args(["enroll", "--server", &server.base_url, "--email", email])
         .env("WORKTRAIL_COMPANY_KEY", server.company_key.expose())
@@ -46,13 +46,13 @@ fn enroll(server: &TestServer, dir: &Path, email: &str) -> Output {
         .expect("run agentd enroll")
 }
 
-fn status(dir: &Path) -> serde_json::Value {
+pub(crate) fn status(dir: &Path) -> serde_json::Value {
     let out = ok(agentd(dir).args(["status", "--json"]).output().unwrap());
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("status is not JSON ({e}): {out}"))
 }
 
 /// A child process killed (SIGKILL) if the test ends without stopping it.
-struct Running(Child);
+pub(crate) struct Running(pub(crate) Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -63,13 +63,13 @@ impl Drop for Running {
     }
 }
 
-fn sigterm(child: &Child) {
+pub(crate) fn sigterm(child: &Child) {
     let ok = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(ok.success());
 }
 
 /// Polls the async condition until it holds or `timeout` passes.
-async fn eventually<T, F: Future<Output = Option<T>>>(
+pub(crate) async fn eventually<T, F: Future<Output = Option<T>>>(
     what: &str,
     timeout: Duration,
     mut f: impl FnMut() -> F,
@@ -84,7 +84,7 @@ async fn eventually<T, F: Future<Output = Option<T>>>(
     }
 }
 
-async fn desktop_with_xterm(title: &str) -> XDesktop {
+pub(crate) async fn desktop_with_xterm(title: &str) -> XDesktop {
     let title = title.to_owned();
     tokio::task::spawn_blocking(move || {
         let mut d = XDesktop::start();
@@ -95,7 +95,7 @@ async fn desktop_with_xterm(title: &str) -> XDesktop {
     .unwrap()
 }
 
-fn fast_policy() -> Policy {
+pub(crate) fn fast_policy() -> Policy {
     Policy {
         sync_interval_secs: 1,
         screenshots: ScreenshotPolicy { enabled: false, ..Default::default() },
@@ -166,7 +166,7 @@ async fn enroll_run_and_sigterm_put_records_on_the_server_under_the_right_compan
 }
 
 /// Pushes `n` records straight into the agent's queue (the agent is not running).
-fn push(dir: &Path, n: usize, seq: &mut i64) -> Vec<RecordId> {
+pub(crate) fn push(dir: &Path, n: usize, seq: &mut i64) -> Vec<RecordId> {
     let mut q = QueueDb::open(&dir.join("queue.sqlite3"), Caps::default()).unwrap();
     let items = (0..n)
         .map(|_| {
@@ -264,151 +264,4 @@ async fn after_a_402_status_reports_trial_expired_and_the_queue_is_kept() {
     assert_eq!(st["queue"]["records"], 10);
     let human = ok(agentd(dir.path()).arg("status").output().unwrap());
     assert!(human.contains("blocked: trial_expired"), "{human}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_a_secret_service_secrets_fall_back_to_a_0600_file_and_never_reach_config_or_logs()
-{
-    use std::os::unix::fs::PermissionsExt;
-    let server = TestServer::start(Backend::Sqlite).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let out = enroll(&server, dir.path(), "max@test.example");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let stdout = ok(out);
-    assert!(stderr.contains("no usable OS keyring"), "the fallback is logged: {stderr}");
-    let key = server.company_key.expose();
-    assert!(!stderr.contains(key) && !stdout.contains(key));
-
-    let file = dir.path().join("secrets.json");
-    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
-    assert!(std::fs::read_to_string(&file).unwrap().contains(key));
-    for entry in std::fs::read_dir(dir.path()).unwrap() {
-        let path = entry.unwrap().path();
-        if path != file {
-            let bytes = std::fs::read(&path).unwrap();
-            assert!(!String::from_utf8_lossy(&bytes).contains(key), "key in {}", path.display());
-            assert!(
-                !String::from_utf8_lossy(&bytes).contains("wtd_"),
-                "token in {}",
-                path.display()
-            );
-        }
-    }
-    assert_eq!(status(dir.path())["secret_store"], "file");
-    ok(agentd(dir.path()).arg("sync-now").output().unwrap());
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_a_secret_service_secrets_live_in_the_keyring_and_nowhere_in_the_data_dir() {
-    let server = TestServer::start(Backend::Sqlite).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let home = tempfile::tempdir().unwrap();
-    // A private session bus with an unlocked gnome-keyring, running enroll, status and sync-now.
-    let script = format!(
-        "set -e; printf 'worktrail-test' | gnome-keyring-daemon --unlock --components=secrets >/dev/null; \
-         \"$AGENTD\" enroll --server '{}' --email kay@test.example; \
-         \"$AGENTD\" status --json; \"$AGENTD\" sync-now",
-        server.base_url
-    );
-    let out = tokio::task::spawn_blocking({
-        let dir = dir.path().to_owned();
-        let home = home.path().to_owned();
-        let key = server.company_key.expose().to_owned();
-        move || {
-            agentd(&dir)
-                .env_remove("DBUS_SESSION_BUS_ADDRESS")
-                .env("HOME", &home)
-                .env("XDG_DATA_HOME", home.join("data"))
-                .env("XDG_RUNTIME_DIR", &home)
-                .env("AGENTD", AGENTD)
-                .env("WORKTRAIL_COMPANY_KEY", key)
-                .output_via("dbus-run-session", &["--", "sh", "-c", &script])
-        }
-    })
-    .await
-    .unwrap();
-    let stdout = ok(out);
-    assert!(stdout.contains("\"secret_store\": \"keyring\""), "{stdout}");
-    assert!(!dir.path().join("secrets.json").exists());
-    let key = server.company_key.expose();
-    for entry in std::fs::read_dir(dir.path()).unwrap() {
-        let path = entry.unwrap().path();
-        let bytes = std::fs::read(&path).unwrap();
-        assert!(!String::from_utf8_lossy(&bytes).contains(key), "key in {}", path.display());
-    }
-}
-
-/// Runs a wrapper program with this command's program and environment after its `args`.
-trait OutputVia {
-    fn output_via(&mut self, wrapper: &str, args: &[&str]) -> Output;
-}
-
-impl OutputVia for Command {
-    fn output_via(&mut self, wrapper: &str, args: &[&str]) -> Output {
-        let mut w = Command::new(wrapper);
-        w.args(args);
-        for (k, v) in self.get_envs() {
-            match v {
-                Some(v) => w.env(k, v),
-                None => w.env_remove(k),
-            };
-        }
-        w.stdin(Stdio::null()).output().expect("run the wrapper")
-    }
-}
-
-fn sharpness(jpeg: &[u8]) -> f64 {
-    let img = image::load_from_memory_with_format(jpeg, image::ImageFormat::Jpeg).expect("a JPEG");
-    worktrail_agent_core::probe::screen::sharpness(&img.to_rgb8())
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn screenshots_of_the_real_screen_arrive_as_jpeg_within_limits_and_blurred_when_the_policy_says_so()
- {
-    let server = TestServer::start(Backend::Sqlite).await.unwrap();
-    let shots = ScreenshotPolicy {
-        enabled: true,
-        interval_secs: 1,
-        blur: false,
-        max_width: 640,
-        jpeg_quality: 60,
-    };
-    let policy = Policy { screenshots: shots.clone(), ..fast_policy() };
-    server.store().set_policy(server.company, &policy).await.unwrap();
-    let desktop = desktop_with_xterm("screenshot subject").await;
-    let dir = tempfile::tempdir().unwrap();
-    ok(enroll(&server, dir.path(), "sam@test.example"));
-
-    let mut seen = HashSet::new();
-    let mut take = async |blurred: bool| {
-        let mut run = Running(
-            agentd(dir.path()).arg("run").env("DISPLAY", &desktop.display).spawn().unwrap(),
-        );
-        let row = eventually("an uploaded screenshot", Duration::from_secs(60), || async {
-            let rows = server.store().screenshots(server.company).await.unwrap();
-            rows.into_iter().find(|r| r.object_key.is_some() && !seen.contains(&r.id))
-        })
-        .await;
-        sigterm(&run.0);
-        assert!(run.0.wait().unwrap().success());
-        seen.insert(row.id);
-        assert_eq!(row.blurred, blurred);
-        let bytes = server.state.objects.get(row.object_key.as_deref().unwrap()).await.unwrap();
-        assert_eq!(bytes.len() as i64, row.bytes);
-        assert!(bytes.len() <= worktrail_shared::limits::MAX_SCREENSHOT_BYTES);
-        let img = image::load_from_memory_with_format(&bytes, image::ImageFormat::Jpeg).unwrap();
-        assert_eq!((img.width(), img.height()), (640, 400), "1280×800 downscaled to 640 wide");
-        sharpness(&bytes)
-    };
-    let sharp = take(false).await;
-    server
-        .store()
-        .set_policy(
-            server.company,
-            &Policy { screenshots: ScreenshotPolicy { blur: true, ..shots }, ..policy },
-        )
-        .await
-        .unwrap();
-    let blurred = take(true).await;
-    assert!(blurred < sharp / 3.0, "blurred {blurred:.2} vs sharp {sharp:.2}");
 }

@@ -205,3 +205,44 @@ async fn a_rotated_company_key_keeps_working_within_its_grace() {
     assert_eq!(status.blocked.map(|b| b.code), Some(ErrorCode::InvalidCompanyKey));
     assert!(!r.queued().await.is_empty(), "the queue is kept");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pausing_shows_as_a_gap_and_is_refused_when_the_policy_forbids_it() {
+    let server = TestServer::start(Backend::Sqlite).await.unwrap();
+    let mut r = rig(&server).await;
+    r.work(5).await;
+    assert!(r.a.agent.set_paused(true).await.unwrap());
+    let paused_at = r.queued().await.len();
+    r.work(20).await;
+    assert_eq!(r.queued().await.len(), paused_at, "nothing is captured while paused");
+    assert!(!r.a.agent.status().await.unwrap().capturing);
+    assert!(!r.a.agent.set_paused(false).await.unwrap());
+    r.work(5).await;
+    r.a.agent.capture.stop().await.unwrap();
+    r.a.agent.sync_once().await.unwrap();
+    // Two sessions: one ended by the pause, one after it, with a gap between.
+    let counts = server.store().record_counts(server.company).await.unwrap();
+    assert_eq!(counts.work_sessions, 2, "{counts:?}");
+
+    let policy = worktrail_shared::policy::Policy { allow_pause: false, ..Default::default() };
+    server.store().set_policy(server.company, &policy).await.unwrap();
+    r.a.agent.syncer.refresh_policy().await.unwrap();
+    assert!(!r.a.agent.set_paused(true).await.unwrap(), "pause refused by policy");
+    assert!(r.a.agent.status().await.unwrap().capturing);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn re_enrolling_with_another_company_never_sends_it_the_previous_companys_records() {
+    let server = TestServer::start(Backend::Sqlite).await.unwrap();
+    let (other, other_key) = server.add_company("Other Co").await;
+    let mut r = rig(&server).await;
+    r.work(10).await;
+    assert!(!r.queued().await.is_empty());
+    r.a.agent.enroll(&server.base_url, other_key, Some("ada@other.example".into())).await.unwrap();
+    assert!(r.queued().await.is_empty());
+    r.work(6).await;
+    r.a.agent.capture.stop().await.unwrap();
+    r.a.agent.sync_once().await.unwrap();
+    assert_eq!(server.store().record_counts(server.company).await.unwrap().total(), 0);
+    assert!(server.store().record_counts(other).await.unwrap().total() > 0);
+}

@@ -26,6 +26,8 @@ macro_rules! both_backends {
 
 mod agent_api;
 mod agent_cli;
+mod agent_screens;
+mod agent_secrets;
 mod agent_gate;
 mod agent_sync;
 mod agent_x11;

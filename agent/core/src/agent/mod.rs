@@ -5,9 +5,12 @@
 
 mod capture;
 mod run;
+mod shared;
 mod syncer;
 
 pub use capture::Capture;
+use shared::SharedState;
+pub use shared::{Blocked, Shared};
 pub use syncer::{RECHECK_MS, SyncReport, Syncer};
 
 use crate::clock::Clock;
@@ -18,64 +21,12 @@ use crate::queue::{Caps, Queue, QueueError, QueueStatus};
 use crate::sampler::Sampler;
 use crate::secrets::{SecretError, Secrets};
 use crate::sync::{Credentials, SyncClient, SyncError};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use worktrail_shared::DeviceId;
 use worktrail_shared::api::{EnrollRequest, PolicyResponse};
 use worktrail_shared::secret::{CompanyKey, DeviceToken};
-use worktrail_shared::{DeviceId, ErrorCode};
-
-/// Why the server refuses this agent (kept across restarts).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Blocked {
-    /// The stable code, e.g. `trial_expired`.
-    pub code: ErrorCode,
-    /// The server's message.
-    pub message: String,
-    /// Since when.
-    pub since_ms: i64,
-}
-
-#[derive(Debug)]
-struct SharedState {
-    policy: Arc<CompiledPolicy>,
-    blocked: Option<Blocked>,
-    paused: bool,
-    enrolled: bool,
-    last_error: Option<String>,
-}
-
-/// State both halves read: the policy, whether the server blocks the agent, pause.
-#[derive(Debug)]
-pub struct Shared(Mutex<SharedState>);
-
-impl Shared {
-    fn state(&self) -> std::sync::MutexGuard<'_, SharedState> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-    /// Whether capture may run now, and the policy to run it under.
-    pub fn capture_allowed(&self) -> (bool, Arc<CompiledPolicy>) {
-        let s = self.state();
-        (s.enrolled && s.blocked.is_none() && !s.paused, s.policy.clone())
-    }
-    /// The current policy.
-    pub fn policy(&self) -> Arc<CompiledPolicy> {
-        self.state().policy.clone()
-    }
-    fn set_policy(&self, p: &PolicyResponse) {
-        self.state().policy = Arc::new(CompiledPolicy::new(p.policy.clone(), &p.time_zone));
-    }
-    /// The block, if any.
-    pub fn blocked(&self) -> Option<Blocked> {
-        self.state().blocked.clone()
-    }
-    fn set_blocked(&self, b: Option<Blocked>) {
-        self.state().blocked = b;
-    }
-    fn set_last_error(&self, e: Option<String>) {
-        self.state().last_error = e;
-    }
-}
 
 /// Everything `status` reports.
 #[derive(Clone, Debug, Serialize)]
@@ -246,6 +197,13 @@ impl Agent {
         };
         let resp = client.enroll(&key, &req).await?;
         let token = DeviceToken::parse(&resp.device_token).map_err(|_| AgentError::BadToken)?;
+        if self.config.enrollment.as_ref().is_some_and(|e| e.company_id != resp.company_id) {
+            let dropped = self.queue.call(|db| db.clear()).await?;
+            tracing::warn!(
+                records = dropped,
+                "enrolled with another company; discarded what was queued for the previous one"
+            );
+        }
         self.secrets.store(&key, &token)?;
         let enrollment = Enrollment {
             server_url: server_url.trim_end_matches('/').to_owned(),

@@ -135,9 +135,15 @@ impl Syncer {
         loop {
             let next = self.queue.call(|db| db.next_upload()).await.map_err(local)?;
             let Some((id, jpeg)) = next else { break };
-            client.upload_screenshot(&creds, id, jpeg).await?;
+            match client.upload_screenshot(&creds, id, jpeg).await {
+                Ok(_) => report.screenshots += 1,
+                Err(e) if !e.is_retryable() && !e.blocks_agent() => {
+                    // This one image is refused for good; it must not hold back the rest.
+                    tracing::error!(error = %e, record.id = %id, "screenshot refused; discarding it");
+                }
+                Err(e) => return Err(e),
+            }
             self.queue.call(move |db| db.uploaded(id)).await.map_err(local)?;
-            report.screenshots += 1;
         }
         Ok(report)
     }
@@ -155,6 +161,13 @@ impl Syncer {
             }
             Err(e) if e.blocks_agent() => self.block(e).await,
             Err(SyncError::Deferred(_)) | Err(SyncError::NotEnrolled) => {}
+            Err(e) if !e.is_retryable() => {
+                // A refusal that repeating cannot fix (400, 404, 413, 415, 422, a bad answer):
+                // no automatic retry; `status` shows it and "sync now" or a restart tries again.
+                tracing::error!(error = %e, "sync refused; not retrying until asked to");
+                self.next_sync_ms = i64::MAX;
+                self.shared.set_last_error(Some(e.to_string()));
+            }
             Err(e) => {
                 let delay = self.backoff.next_delay(&mut self.rng, e.retry_after());
                 self.next_sync_ms = now + delay.as_millis() as i64;

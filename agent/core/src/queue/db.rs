@@ -38,10 +38,10 @@ fn class_of(body: &RecordBody) -> i64 {
 /// The queue on one SQLite connection. Owned by one thread (see [`super::Queue`]).
 #[derive(Debug)]
 pub struct QueueDb {
-    conn: Connection,
-    caps: Caps,
-    count: u64,
-    bytes: u64,
+    pub(super) conn: Connection,
+    pub(super) caps: Caps,
+    pub(super) count: u64,
+    pub(super) bytes: u64,
 }
 
 impl QueueDb {
@@ -92,68 +92,6 @@ impl QueueDb {
         self.bytes += added;
         self.enforce_caps(now_ms)?;
         Ok(out)
-    }
-
-    fn bump_dropped(tx: &rusqlite::Transaction<'_>, key: &str, n: u64) -> rusqlite::Result<()> {
-        tx.execute(
-            "INSERT INTO meta (key, value) VALUES (?1, ?2)
-             ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + ?2",
-            params![key, n as i64],
-        )?;
-        Ok(())
-    }
-
-    /// Drops records until the queue is within its caps: records older than the age cap, then the
-    /// oldest screenshots, then spans, activity last. The in-flight batch is never touched.
-    fn enforce_caps(&mut self, now_ms: i64) -> Result<(), QueueError> {
-        let too_old = now_ms - self.caps.max_age_ms;
-        loop {
-            let over = self.count > self.caps.max_records || self.bytes > self.caps.max_bytes;
-            let victim: Option<(i64, String, i64, i64)> = self
-                .conn
-                .query_row(
-                    "SELECT seq, id, class, bytes FROM records WHERE batch_id IS NULL
-                     AND (?1 OR created_ms < ?2) ORDER BY (created_ms < ?2) DESC, class, seq LIMIT 1",
-                    params![over, too_old],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-                )
-                .optional()?;
-            let acked_blob: Option<(String, i64)> =
-                if over && victim.as_ref().is_none_or(|v| v.2 > 0) {
-                    // Screenshots whose metadata is already on the server but whose bytes are not.
-                    self.conn
-                    .query_row(
-                        "SELECT id, LENGTH(jpeg) FROM blobs WHERE acked = 1 ORDER BY seq LIMIT 1",
-                        [],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )
-                    .optional()?
-                } else {
-                    None
-                };
-            let tx = self.conn.transaction()?;
-            if let Some((id, len)) = acked_blob {
-                tx.execute("DELETE FROM blobs WHERE id = ?1", [&id])?;
-                Self::bump_dropped(&tx, "dropped_screenshots", 1)?;
-                tx.commit()?;
-                self.bytes = self.bytes.saturating_sub(len as u64);
-                continue;
-            }
-            let Some((seq, id, class, bytes)) = victim else {
-                return Ok(());
-            };
-            let blob_len: i64 = tx
-                .query_row("SELECT LENGTH(jpeg) FROM blobs WHERE id = ?1", [&id], |r| r.get(0))
-                .optional()?
-                .unwrap_or(0);
-            tx.execute("DELETE FROM blobs WHERE id = ?1", [&id])?;
-            tx.execute("DELETE FROM records WHERE seq = ?1", [seq])?;
-            let key = if class == 0 { "dropped_screenshots" } else { "dropped_records" };
-            Self::bump_dropped(&tx, key, 1)?;
-            tx.commit()?;
-            self.count -= 1;
-            self.bytes = self.bytes.saturating_sub((bytes + blob_len) as u64);
-        }
     }
 
     fn meta_i64(&self, key: &str) -> Result<i64, QueueError> {
@@ -224,11 +162,14 @@ impl QueueDb {
                 });
             }
         }
-        if records.is_empty() && dropped == DroppedCounts::default() {
-            return Ok(None);
-        }
         let mut batch =
             BatchRequest { batch_id: BatchId::new(), sent_at_ms: now_ms, dropped, records };
+        if batch.validate().is_err() {
+            self.drop_invalid(&mut batch)?;
+        }
+        if batch.records.is_empty() && batch.dropped == DroppedCounts::default() {
+            return Ok(None);
+        }
         let mut body = serde_json::to_vec(&batch)?;
         while body.len() > MAX_BATCH_BYTES && batch.records.len() > 1 {
             batch.records.truncate(batch.records.len() / 2);
@@ -252,6 +193,40 @@ impl QueueDb {
         )?;
         tx.commit()?;
         Ok(Some(PendingBatch { batch_id: batch.batch_id, body, records: batch.records.len() }))
+    }
+
+    /// The server refuses a whole batch over one invalid record, so such records (never made by
+    /// this sampler; possibly left by an older build) are dropped and counted instead of
+    /// blocking the queue behind them.
+    fn drop_invalid(&mut self, batch: &mut BatchRequest) -> Result<(), QueueError> {
+        let valid = |r: &Record| {
+            let one = BatchRequest {
+                batch_id: batch.batch_id,
+                sent_at_ms: 0,
+                dropped: DroppedCounts::default(),
+                records: vec![r.clone()],
+            };
+            one.validate().is_ok()
+        };
+        let (keep, bad): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut batch.records).into_iter().partition(valid);
+        batch.records = keep;
+        let tx = self.conn.transaction()?;
+        let mut bytes = 0i64;
+        for r in &bad {
+            tracing::error!(record.id = %r.id, kind = r.body.kind(), "dropping an invalid record");
+            bytes += tx.query_row("SELECT bytes FROM records WHERE seq = ?1", [r.seq], |row| {
+                row.get::<_, i64>(0)
+            })?;
+            tx.execute("DELETE FROM blobs WHERE id = ?1", [r.id.to_string()])?;
+            tx.execute("DELETE FROM records WHERE seq = ?1", [r.seq])?;
+        }
+        super::evict::bump_dropped(&tx, "dropped_records", bad.len() as u64)?;
+        tx.commit()?;
+        self.count -= bad.len() as u64;
+        self.bytes = self.bytes.saturating_sub(bytes as u64);
+        batch.dropped.records += bad.len() as u64;
+        Ok(())
     }
 
     /// Commits the server's acknowledgement of `batch_id`: its records leave the queue (their
@@ -349,6 +324,20 @@ impl QueueDb {
             },
             last_sync_ms: Some(self.meta_i64("last_sync_ms")?).filter(|&t| t > 0),
         })
+    }
+
+    /// Forgets everything queued (the device now belongs to another company, and what it
+    /// recorded for the previous one must not be sent to the new one). Returns how many records.
+    pub fn clear(&mut self) -> Result<u64, QueueError> {
+        let tx = self.conn.transaction()?;
+        tx.execute_batch(
+            "DELETE FROM records; DELETE FROM blobs; DELETE FROM batches;
+             DELETE FROM meta WHERE key IN ('dropped_screenshots', 'dropped_records', 'blocked');",
+        )?;
+        tx.commit()?;
+        let n = self.count;
+        (self.count, self.bytes) = (0, 0);
+        Ok(n)
     }
 
     /// The ids of every record still queued, oldest first (for tests and diagnostics).

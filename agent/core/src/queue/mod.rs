@@ -4,6 +4,7 @@
 //! runtime, and no two writers ever race.
 
 mod db;
+mod evict;
 mod schema;
 #[cfg(test)]
 mod tests;

@@ -199,3 +199,16 @@ async fn the_owner_thread_serves_async_callers() {
     assert_eq!(mode, "wal");
     q.close();
 }
+
+#[test]
+fn an_invalid_record_is_dropped_and_counted_instead_of_blocking_the_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut q = open(&dir, Caps::default());
+    let backwards = RecordBody::IdleSpan { start_ms: 10, end_ms: 5 };
+    q.push(vec![span(1), (backwards, None), span(2)], 1).unwrap();
+    let b = decode(&q.pending_batch(2).unwrap().unwrap());
+    b.validate().unwrap();
+    assert_eq!(b.records.len(), 2);
+    assert_eq!(b.dropped.records, 1);
+    assert_eq!(q.status().unwrap().records, 2);
+}

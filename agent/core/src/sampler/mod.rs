@@ -16,7 +16,19 @@ use crate::probe::{IdleProbe, IdleState, WindowProbe};
 use activity::ActivityMinutes;
 use spans::{SpanTracker, WindowKey};
 use worktrail_shared::api::{RecordBody, SessionEnd};
-use worktrail_shared::limits::MAX_SPAN_MS;
+use worktrail_shared::limits::{MAX_SPAN_MS, MAX_TEXT_BYTES};
+
+/// Cuts a text to the wire's limit at a character boundary, so no record is ever refused.
+fn clip(mut s: String) -> String {
+    if s.len() > MAX_TEXT_BYTES {
+        let mut end = MAX_TEXT_BYTES;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    s
+}
 
 /// Turns samples into records.
 pub struct Sampler {
@@ -141,13 +153,15 @@ impl Sampler {
         let key =
             window.and_then(|w| match policy.judge_window(&w.app, w.exe.as_deref(), &w.title) {
                 Verdict::Drop => None,
-                Verdict::Redact => {
-                    Some(WindowKey { app: w.app, exe: w.exe, title: Some(REDACTED.into()) })
-                }
+                Verdict::Redact => Some(WindowKey {
+                    app: clip(w.app),
+                    exe: w.exe.map(clip),
+                    title: Some(REDACTED.into()),
+                }),
                 Verdict::Keep => Some(WindowKey {
-                    app: w.app,
-                    exe: w.exe,
-                    title: Some(w.title).filter(|t| !t.is_empty()),
+                    app: clip(w.app),
+                    exe: w.exe.map(clip),
+                    title: Some(clip(w.title)).filter(|t| !t.is_empty()),
                 }),
             });
         out.extend(self.spans.observe(now_ms, key, max_span));

@@ -201,3 +201,16 @@ fn nothing_is_captured_outside_the_schedule() {
     rig.stop();
     assert!(rig.out.is_empty(), "{:?}", rig.out);
 }
+
+#[test]
+fn overlong_titles_are_cut_to_the_wire_limit_on_a_character_boundary() {
+    let mut rig = Rig::new(short_idle_policy());
+    let title = "é".repeat(3000); // 6000 bytes
+    rig.window.focus("xterm", &title);
+    rig.run(3, true);
+    rig.stop();
+    let spans = rig.of_kind("app_span");
+    let RecordBody::AppSpan { title: Some(t), .. } = spans[0] else { panic!("{spans:?}") };
+    assert!(t.len() <= MAX_TEXT_BYTES && t.len() >= MAX_TEXT_BYTES - 1);
+    assert!(t.chars().all(|c| c == 'é'));
+}

@@ -7,6 +7,8 @@
 //! whether a retry may help — never on message text.
 
 pub mod backoff;
+#[cfg(test)]
+mod tests;
 
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use std::time::Duration;

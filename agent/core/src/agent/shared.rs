@@ -1,0 +1,61 @@
+//! State both halves of the agent read and write: the policy in force, whether the server
+//! blocks the agent (kept across restarts), pause, enrolment. Held briefly behind a std mutex,
+//! never across an await.
+
+use crate::policy::CompiledPolicy;
+use serde::{Deserialize, Serialize};
+use std::sync::{Arc, Mutex};
+use worktrail_shared::ErrorCode;
+use worktrail_shared::api::PolicyResponse;
+
+/// Why the server refuses this agent (kept across restarts).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Blocked {
+    /// The stable code, e.g. `trial_expired`.
+    pub code: ErrorCode,
+    /// The server's message.
+    pub message: String,
+    /// Since when.
+    pub since_ms: i64,
+}
+
+#[derive(Debug)]
+pub(super) struct SharedState {
+    pub(super) policy: Arc<CompiledPolicy>,
+    pub(super) blocked: Option<Blocked>,
+    pub(super) paused: bool,
+    pub(super) enrolled: bool,
+    pub(super) last_error: Option<String>,
+}
+
+/// State both halves read: the policy, whether the server blocks the agent, pause.
+#[derive(Debug)]
+pub struct Shared(pub(super) Mutex<SharedState>);
+
+impl Shared {
+    pub(super) fn state(&self) -> std::sync::MutexGuard<'_, SharedState> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+    /// Whether capture may run now, and the policy to run it under.
+    pub fn capture_allowed(&self) -> (bool, Arc<CompiledPolicy>) {
+        let s = self.state();
+        (s.enrolled && s.blocked.is_none() && !s.paused, s.policy.clone())
+    }
+    /// The current policy.
+    pub fn policy(&self) -> Arc<CompiledPolicy> {
+        self.state().policy.clone()
+    }
+    pub(super) fn set_policy(&self, p: &PolicyResponse) {
+        self.state().policy = Arc::new(CompiledPolicy::new(p.policy.clone(), &p.time_zone));
+    }
+    /// The block, if any.
+    pub fn blocked(&self) -> Option<Blocked> {
+        self.state().blocked.clone()
+    }
+    pub(super) fn set_blocked(&self, b: Option<Blocked>) {
+        self.state().blocked = b;
+    }
+    pub(super) fn set_last_error(&self, e: Option<String>) {
+        self.state().last_error = e;
+    }
+}
