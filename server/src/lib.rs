@@ -11,6 +11,7 @@ pub mod error;
 pub mod jobs;
 pub mod metrics;
 pub mod objects;
+pub mod portal;
 pub mod provision;
 pub mod ratelimit;
 pub mod routes;
@@ -112,9 +113,19 @@ pub async fn open_state(config: &Config) -> Result<AppState, LaunchError> {
     ))
 }
 
+/// The portal's routes (pages, forms, JSON API), with cross-site state changes refused.
+fn portal_router() -> Router<AppState> {
+    let mut router = Router::new();
+    for r in portal::routes() {
+        router = router.route(r.path, r.handler);
+    }
+    router.layer(middleware::from_fn(auth::guard::refuse_cross_site))
+}
+
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .merge(portal_router())
         .nest(
             AGENT_API_PREFIX,
             routes::agent::router()
@@ -123,6 +134,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::health::router())
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
         .layer(middleware::from_fn_with_state(state.clone(), limit_time))
+        .layer(middleware::from_fn(auth::guard::security_headers))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
             let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned());
             tracing::info_span!(
@@ -177,7 +189,9 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Completes on SIGINT or SIGTERM.

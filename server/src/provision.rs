@@ -162,6 +162,11 @@ pub async fn rotate_company_key(
     Ok(key)
 }
 
+/// Checks a new password's strength (length); the message says what is wrong.
+pub fn password_ok(password: &str) -> Result<(), ProvisionError> {
+    check_password(password)
+}
+
 /// Creates a company user who can sign in with `password`.
 pub async fn create_user(
     store: &dyn Store,
@@ -189,4 +194,52 @@ pub async fn create_user(
         )
         .await?;
     Ok(id)
+}
+
+/// How long an invitation link works.
+pub const INVITATION_MS: i64 = 7 * crate::domain::subscription::DAY_MS;
+
+/// Creates a user without a password (or finds the existing one) and a single-use invitation
+/// for them to set it; returns the invitation token, to be shown to whoever invited (and mailed
+/// when mail is configured). The token is stored only hashed.
+pub async fn invite_user(
+    store: &dyn Store,
+    company: CompanyId,
+    email: &str,
+    display_name: &str,
+    role: Role,
+    created_by: &str,
+    now_ms: i64,
+) -> Result<String, ProvisionError> {
+    let email = check_email(email)?;
+    let user = match store.user_by_email(company, &email).await? {
+        Some(u) => u.id,
+        None => {
+            let id = UserId::new();
+            let name = if display_name.trim().is_empty() {
+                email.clone()
+            } else {
+                display_name.trim().to_owned()
+            };
+            store
+                .create_user(
+                    company,
+                    &NewUser { id, email, display_name: name, role, password_hash: None, now_ms },
+                )
+                .await?;
+            id
+        }
+    };
+    let token = crate::auth::session::new_token();
+    store
+        .create_invitation(
+            company,
+            user,
+            &hash_secret(&token),
+            created_by,
+            now_ms,
+            now_ms + INVITATION_MS,
+        )
+        .await?;
+    Ok(token)
 }

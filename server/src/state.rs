@@ -29,6 +29,8 @@ pub struct Inner {
     pub metrics: crate::metrics::Metrics,
     /// Agent calls per company awaiting the rollup.
     pub requests: crate::usage::RequestCounts,
+    /// Failed sign-ins per account and address.
+    pub throttle: crate::auth::throttle::LoginThrottle,
 }
 
 impl std::fmt::Debug for dyn Store {
@@ -54,6 +56,7 @@ impl AppState {
             request_timeout,
             metrics: Default::default(),
             requests: Default::default(),
+            throttle: Default::default(),
         }))
     }
 

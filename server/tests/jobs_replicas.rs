@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use worktrail_server::store::{self, Store};
+use worktrail_server::store;
 use worktrail_shared::api::{BatchRequest, EnrollResponse, Record, RecordBody};
 use worktrail_shared::{BatchId, DeviceId, RecordId};
 use worktrail_tests::{Backend, TestDb};

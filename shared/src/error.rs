@@ -48,6 +48,10 @@ pub enum ErrorCode {
     Internal,
     /// The server is not ready to serve (503).
     Unavailable,
+    /// No valid session: sign in first (401).
+    Unauthenticated,
+    /// Signed in, but this role may not do this, or a cross-site request was refused (403).
+    Forbidden,
     /// A code this client does not know yet.
     #[serde(other)]
     Unknown,
@@ -55,7 +59,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code a server can send, in documentation order.
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 21] = [
         ErrorCode::InvalidCompanyKey,
         ErrorCode::CompanySuspended,
         ErrorCode::TrialExpired,
@@ -75,6 +79,8 @@ impl ErrorCode {
         ErrorCode::RequestTimeout,
         ErrorCode::Internal,
         ErrorCode::Unavailable,
+        ErrorCode::Unauthenticated,
+        ErrorCode::Forbidden,
     ];
 
     /// The HTTP status this code is sent with.
@@ -83,7 +89,7 @@ impl ErrorCode {
             ErrorCode::InvalidCompanyKey | ErrorCode::DeviceUnknown | ErrorCode::DeviceRevoked => {
                 401
             }
-            ErrorCode::CompanySuspended => 403,
+            ErrorCode::CompanySuspended | ErrorCode::Forbidden => 403,
             ErrorCode::TrialExpired
             | ErrorCode::SubscriptionExpired
             | ErrorCode::SubscriptionCancelled
@@ -98,6 +104,7 @@ impl ErrorCode {
             ErrorCode::RequestTimeout => 408,
             ErrorCode::Internal | ErrorCode::Unknown => 500,
             ErrorCode::Unavailable => 503,
+            ErrorCode::Unauthenticated => 401,
         }
     }
 
@@ -123,6 +130,8 @@ impl ErrorCode {
             ErrorCode::RequestTimeout => "request_timeout",
             ErrorCode::Internal => "internal",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Unauthenticated => "unauthenticated",
+            ErrorCode::Forbidden => "forbidden",
             ErrorCode::Unknown => "unknown",
         }
     }

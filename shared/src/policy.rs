@@ -28,6 +28,8 @@ pub struct Policy {
     pub allow_pause: bool,
     /// May the employee quit the agent?
     pub allow_quit: bool,
+    /// May employees delete their own screenshots (the time they stood for goes with them)?
+    pub employees_delete_screenshots: bool,
     /// Days raw activity and screenshots are kept, when the company keeps them for less than its
     /// plan allows (the shorter of the two applies).
     pub retention_days: Option<u32>,
@@ -47,6 +49,7 @@ impl Default for Policy {
             schedule: Vec::new(),
             allow_pause: true,
             allow_quit: true,
+            employees_delete_screenshots: true,
             retention_days: None,
         }
     }

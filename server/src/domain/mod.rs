@@ -5,4 +5,5 @@ pub mod jpeg;
 pub mod keys;
 pub mod password;
 pub mod plan;
+pub mod policy;
 pub mod subscription;

@@ -10,16 +10,18 @@
 //!   finds the whole batch and its answer or nothing;
 //! - times are epoch milliseconds, ids UUIDv7, on both backends.
 
+pub mod portal_types;
 mod sql;
 pub mod types;
 
+pub use portal_types::*;
 pub use types::*;
 
 use async_trait::async_trait;
 use std::sync::Arc;
 use worktrail_shared::api::BatchRequest;
 use worktrail_shared::policy::Policy;
-use worktrail_shared::{CompanyId, DeviceId, OwnerId, RecordId, UserId};
+use worktrail_shared::{CompanyId, DeviceId, OwnerId, PlanId, RecordId, UserId};
 
 use crate::domain::plan::Plan;
 use crate::domain::subscription::{Subscription, SubscriptionStatus};
@@ -64,7 +66,7 @@ pub enum Backend {
 
 /// The storage contract. See the module documentation for the invariants.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: OwnerStore + PortalStore + Send + Sync + 'static {
     /// The backend this store runs on.
     fn backend(&self) -> Backend;
     /// Applies pending migrations.
@@ -346,4 +348,157 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     };
     store.migrate().await?;
     Ok(store)
+}
+
+/// What the OWNER's pages may read and change: companies, plans, subscriptions, key prefixes and
+/// rollups. It has no method that returns a person, a title, an app, a URL or a screenshot, so an
+/// owner handler holding only this trait cannot reach tracking data.
+#[async_trait]
+pub trait OwnerStore: Send + Sync + 'static {
+    // ---- portal: the owner's view (metadata and rollups only) -----------------------------
+    /// Every company with its plan, subscription and seat count.
+    async fn owner_companies(&self) -> Result<Vec<OwnerCompanyRow>, StoreError>;
+    /// Rollup sums per company over `from_day..=to_day`.
+    async fn usage_summaries(
+        &self,
+        from_day: &str,
+        to_day: &str,
+    ) -> Result<Vec<(CompanyId, UsageSummary)>, StoreError>;
+    /// Rollup sums of all companies per day over `from_day..=to_day`.
+    async fn platform_usage(
+        &self,
+        from_day: &str,
+        to_day: &str,
+    ) -> Result<Vec<(String, UsageSummary)>, StoreError>;
+    /// The company's keys (prefixes and dates only).
+    async fn company_keys(&self, company: CompanyId) -> Result<Vec<KeyRow>, StoreError>;
+    /// Moves the company (and its subscription) to another plan.
+    async fn set_company_plan(&self, company: CompanyId, plan: PlanId) -> Result<(), StoreError>;
+}
+
+/// Sign-in and a company's own view of its data (ADMIN and EMPLOYEE pages). Every method on
+/// tenant data takes the company first.
+#[async_trait]
+pub trait PortalStore: Send + Sync + 'static {
+    // ---- portal: sign-in ------------------------------------------------------------------
+    /// Owners and company users with this e-mail (sign-in finds the company from the account).
+    async fn login_candidates(&self, email: &str) -> Result<Vec<LoginCandidate>, StoreError>;
+    /// Stores a session under the hash of its cookie value.
+    async fn create_session(
+        &self,
+        token_hash: &[u8],
+        principal: Principal,
+        now_ms: i64,
+        expires_at_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// The session with this hash, if it exists (expiry is the caller's to judge).
+    async fn session(&self, token_hash: &[u8]) -> Result<Option<SessionRow>, StoreError>;
+    /// Ends a session.
+    async fn delete_session(&self, token_hash: &[u8]) -> Result<(), StoreError>;
+    /// Stores an invitation for an existing user without a password.
+    async fn create_invitation(
+        &self,
+        company: CompanyId,
+        user: UserId,
+        token_hash: &[u8],
+        created_by: &str,
+        now_ms: i64,
+        expires_at_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// The invitation with this token hash.
+    async fn invitation(&self, token_hash: &[u8]) -> Result<Option<Invitation>, StoreError>;
+    /// Sets the invited user's password and uses the invitation up, if it is unused and not
+    /// expired at `now_ms`; false otherwise.
+    async fn accept_invitation(
+        &self,
+        token_hash: &[u8],
+        password_hash: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
+
+    // ---- portal: a company's own view -----------------------------------------------------
+    /// The company's users with their device counts.
+    async fn employees(&self, company: CompanyId) -> Result<Vec<EmployeeRow>, StoreError>;
+    /// One user of the company.
+    async fn user(&self, company: CompanyId, user: UserId) -> Result<Option<User>, StoreError>;
+    /// Activates or deactivates a user (deactivation also ends their sessions).
+    async fn set_user_active(
+        &self,
+        company: CompanyId,
+        user: UserId,
+        active: bool,
+    ) -> Result<(), StoreError>;
+    /// Tracked seconds per employee (key = user id) within `[from_ms, to_ms)`.
+    async fn tracked_by_employee(
+        &self,
+        company: CompanyId,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<Total>, StoreError>;
+    /// The apps with the most time within `[from_ms, to_ms)`, optionally of one employee.
+    async fn top_apps(
+        &self,
+        company: CompanyId,
+        employee: Option<UserId>,
+        from_ms: i64,
+        to_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<Total>, StoreError>;
+    /// The sites with the most time within `[from_ms, to_ms)`, optionally of one employee.
+    async fn top_sites(
+        &self,
+        company: CompanyId,
+        employee: Option<UserId>,
+        from_ms: i64,
+        to_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<Total>, StoreError>;
+    /// One employee's records within `[from_ms, to_ms)`.
+    async fn employee_day(
+        &self,
+        company: CompanyId,
+        employee: UserId,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<EmployeeDay, StoreError>;
+    /// The employee and object key of a screenshot of this company.
+    async fn screenshot_object(
+        &self,
+        company: CompanyId,
+        id: RecordId,
+    ) -> Result<Option<(UserId, Option<String>)>, StoreError>;
+    /// Deletes one of `employee`'s screenshots and the app time within `window_ms` around it;
+    /// returns its object key, or `None` when no such screenshot is theirs.
+    async fn delete_own_screenshot(
+        &self,
+        company: CompanyId,
+        employee: UserId,
+        id: RecordId,
+        window_ms: i64,
+    ) -> Result<Option<Option<String>>, StoreError>;
+    /// Records that `viewer` opened `subject`'s data.
+    async fn log_access(
+        &self,
+        company: CompanyId,
+        viewer: UserId,
+        subject: UserId,
+        what: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// Who viewed `subject`'s data, newest first.
+    async fn access_log(
+        &self,
+        company: CompanyId,
+        subject: UserId,
+    ) -> Result<Vec<AccessRow>, StoreError>;
+    /// The company's tasks.
+    async fn tasks(&self, company: CompanyId) -> Result<Vec<TaskRow>, StoreError>;
+    /// Adds a task (creating its project when new).
+    async fn create_task(
+        &self,
+        company: CompanyId,
+        project: &str,
+        task: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
 }

@@ -1720,3 +1720,6 @@ macro_rules! insert_record {
 
 sql_store!(SqliteStore, Backend::Sqlite);
 sql_store!(PgStore, Backend::Postgres);
+
+mod owner;
+mod portal;
