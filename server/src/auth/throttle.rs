@@ -35,7 +35,7 @@ impl LoginThrottle {
                 }
                 if q.len() >= limit {
                     let oldest = q.front().copied().unwrap_or(now_ms);
-                    wait = wait.max(((oldest + WINDOW_MS - now_ms) / 1000).max(1) as u64);
+                    wait = wait.max(((oldest + WINDOW_MS - now_ms + 999) / 1000).max(1) as u64);
                 }
             }
         }
