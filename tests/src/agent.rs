@@ -40,7 +40,7 @@ pub struct XDesktop {
 }
 
 impl XDesktop {
-    /// Starts Xvfb (1280×800) and openbox, and waits until both serve.
+    /// Starts Xvfb (1280×800) on a free display and openbox, and waits until both serve.
     pub fn start() -> Self {
         let mut xvfb = Command::new("Xvfb")
             .args(["-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
@@ -54,6 +54,22 @@ impl XDesktop {
             .expect("Xvfb reports its display");
         let display = format!(":{}", line.trim());
         assert!(display.len() > 1, "Xvfb did not report a display");
+        Self::serve(display, xvfb)
+    }
+
+    /// Starts Xvfb on the given display (`:N`; pick N far above the numbers `-displayfd`
+    /// hands out, so parallel tests cannot take it) and openbox.
+    pub fn start_at(display: &str) -> Self {
+        let xvfb = Command::new("Xvfb")
+            .args([display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start Xvfb (apt-get install xvfb)");
+        Self::serve(display.to_owned(), xvfb)
+    }
+
+    fn serve(display: String, xvfb: Child) -> Self {
         let mut desktop = Self { display, processes: vec![xvfb], home: None };
         wait_for("the X server", Duration::from_secs(20), || {
             X11Desktop::connect(Some(&desktop.display)).ok()

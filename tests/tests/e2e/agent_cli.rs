@@ -63,6 +63,20 @@ impl Drop for Running {
     }
 }
 
+/// Reads `stream` until a line contains `needle` (panics if it ends first), then keeps draining
+/// it in the background so the process never blocks on a full pipe.
+pub(crate) fn wait_for_line(stream: impl std::io::Read + Send + 'static, needle: &str) {
+    use std::io::BufRead;
+    let mut lines = std::io::BufReader::new(stream).lines();
+    for line in lines.by_ref() {
+        if line.expect("read the agent's log").contains(needle) {
+            std::thread::spawn(move || lines.for_each(drop));
+            return;
+        }
+    }
+    panic!("the agent ended without logging {needle:?}");
+}
+
 pub(crate) fn sigterm(child: &Child) {
     let ok = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(ok.success());
@@ -120,11 +134,19 @@ async fn enroll_run_and_sigterm_put_records_on_the_server_under_the_right_compan
     assert_eq!(st["enrolled"], true);
     let device_id: worktrail_shared::DeviceId = st["device_id"].as_str().unwrap().parse().unwrap();
 
-    let mut run =
-        Running(agentd(dir.path()).arg("run").env("DISPLAY", &desktop.display).spawn().unwrap());
-    // Switching windows closes the first span; the running agent syncs it on its own.
+    let mut run = Running(
+        agentd(dir.path())
+            .arg("run")
+            .env("DISPLAY", &desktop.display)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    // Once the first sample is taken (the agent says so), switching windows closes the first
+    // span; the running agent syncs it on its own.
+    let stderr = run.0.stderr.take().unwrap();
+    tokio::task::spawn_blocking(move || wait_for_line(stderr, "capture started")).await.unwrap();
     let mut desktop = desktop;
-    tokio::time::sleep(Duration::from_millis(1_500)).await; // let a few one-second samples happen
     let s2 = second.clone();
     let desktop = tokio::task::spawn_blocking(move || {
         desktop.open_xterm(&s2);
@@ -264,4 +286,24 @@ async fn after_a_402_status_reports_trial_expired_and_the_queue_is_kept() {
     assert_eq!(st["queue"]["records"], 10);
     let human = ok(agentd(dir.path()).arg("status").output().unwrap());
     assert!(human.contains("blocked: trial_expired"), "{human}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_the_last_sync_error_to_another_process_until_a_sync_succeeds() {
+    let mut server = TestServer::start(Backend::Sqlite).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    ok(enroll(&server, dir.path(), "ola@test.example"));
+    let mut seq = 0;
+    push(dir.path(), 5, &mut seq);
+    server.stop().await;
+    assert!(!agentd(dir.path()).arg("sync-now").output().unwrap().status.success());
+    let st = status(dir.path());
+    assert!(st["last_error"].as_str().unwrap_or_default().contains("network"), "{st:#}");
+    assert_eq!(st["queue"]["records"], 5);
+    server.restart().await;
+    ok(agentd(dir.path()).arg("sync-now").output().unwrap());
+    let st = status(dir.path());
+    assert!(st["last_error"].is_null(), "{st:#}");
+    assert_eq!(st["queue"]["records"], 0);
+    assert!(st["queue"]["last_sync_ms"].as_i64().is_some());
 }

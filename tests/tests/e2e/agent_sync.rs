@@ -84,6 +84,7 @@ async fn records_queue_while_the_server_is_down_and_arrive_once_when_it_is_back(
     assert_eq!(report.accepted as usize, offline.len());
     sent.extend(offline);
     assert_exactly_once(&server_ids(&server).await, &sent);
+    assert!(r.a.agent.status().await.unwrap().last_error.is_none());
     assert!(r.queued().await.is_empty());
     // Syncing again sends nothing and stores nothing twice.
     assert_eq!(r.a.agent.sync_once().await.unwrap().batches, 0);

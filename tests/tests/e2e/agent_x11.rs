@@ -138,3 +138,35 @@ async fn xdotool_input_and_its_absence_make_activity_minutes_and_an_idle_span() 
     assert!(counts.app_spans >= 1, "{counts:?}");
     assert_eq!(a.agent.status().await.unwrap().queue.records, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_probes_reconnect_when_the_x_server_comes_back() {
+    use rand::Rng;
+    // A display number far above what `-displayfd` hands to the parallel tests.
+    let display = format!(":{}", rand::rng().random_range(600..900));
+    let d = display.clone();
+    let first = tokio::task::spawn_blocking(move || XDesktop::start_at(&d)).await.unwrap();
+    let mut probe = first.window_probe();
+    assert!(probe.idle().is_ok());
+    drop(first); // the X server goes away (logout, crash)
+    assert!(probe.idle().is_err(), "a lost X server is reported");
+    assert!(probe.active_window().is_err());
+
+    let d = display.clone();
+    let second = tokio::task::spawn_blocking(move || {
+        let mut desktop = XDesktop::start_at(&d);
+        desktop.open_xterm("after the restart");
+        desktop
+    })
+    .await
+    .unwrap();
+    let seen = tokio::task::spawn_blocking(move || {
+        worktrail_tests::agent::wait_for("the probe to reconnect", Duration::from_secs(20), || {
+            probe.active_window().ok().flatten()
+        })
+    })
+    .await
+    .unwrap();
+    assert_eq!(seen.title, "after the restart");
+    second.xdotool(&["mousemove", "10", "10"]);
+}

@@ -154,6 +154,8 @@ impl Agent {
         // Called once at start, before any task runs: a short blocking read is fine here.
         let policy = self.queue.call_blocking(|db| db.get_meta("policy"));
         let blocked = self.queue.call_blocking(|db| db.get_meta("blocked"));
+        let last_error = self.queue.call_blocking(|db| db.get_meta("last_error"))?;
+        self.shared.set_last_error(last_error);
         if let Some(p) = policy?.and_then(|j| serde_json::from_str::<PolicyResponse>(&j).ok()) {
             self.shared.set_policy(&p);
         }

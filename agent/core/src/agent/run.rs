@@ -15,10 +15,20 @@ impl Agent {
         let capture = &mut self.capture;
         let syncer = &mut self.syncer;
         let capture_loop = async {
+            let mut first = true;
             loop {
                 let secs = capture.shared.policy().policy.sample_interval_secs.max(1);
                 if let Err(e) = capture.sample_once().await {
                     tracing::error!(error = %e, "sampling failed");
+                }
+                if std::mem::take(&mut first) {
+                    let (capturing, policy) = capture.shared.capture_allowed();
+                    tracing::info!(
+                        capturing,
+                        sample_secs = secs,
+                        sync_secs = policy.policy.sync_interval_secs,
+                        "capture started"
+                    );
                 }
                 tokio::time::sleep(Duration::from_secs(u64::from(secs))).await;
             }

@@ -55,6 +55,10 @@ impl Shared {
     pub(super) fn set_blocked(&self, b: Option<Blocked>) {
         self.state().blocked = b;
     }
+    /// The last sync error, if the last sync failed.
+    pub fn last_error(&self) -> Option<String> {
+        self.state().last_error.clone()
+    }
     pub(super) fn set_last_error(&self, e: Option<String>) {
         self.state().last_error = e;
     }

@@ -157,7 +157,7 @@ impl Syncer {
                 let interval =
                     i64::from(self.shared.policy().policy.sync_interval_secs.max(1)) * 1000;
                 self.next_sync_ms = now + interval;
-                self.shared.set_last_error(None);
+                self.note_error(None).await;
             }
             Err(e) if e.blocks_agent() => self.block(e).await,
             Err(SyncError::Deferred(_)) | Err(SyncError::NotEnrolled) => {}
@@ -166,7 +166,7 @@ impl Syncer {
                 // no automatic retry; `status` shows it and "sync now" or a restart tries again.
                 tracing::error!(error = %e, "sync refused; not retrying until asked to");
                 self.next_sync_ms = i64::MAX;
-                self.shared.set_last_error(Some(e.to_string()));
+                self.note_error(Some(e.to_string())).await;
             }
             Err(e) => {
                 let delay = self.backoff.next_delay(&mut self.rng, e.retry_after());
@@ -175,9 +175,19 @@ impl Syncer {
                     self.not_before_ms = now + ra.as_millis() as i64;
                 }
                 tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "sync failed");
-                self.shared.set_last_error(Some(e.to_string()));
+                self.note_error(Some(e.to_string())).await;
             }
         }
+    }
+
+    /// Keeps the last sync error for `status` (also across processes: `worktrail-agentd status`
+    /// reads it while `run` works).
+    async fn note_error(&mut self, e: Option<String>) {
+        if self.shared.last_error() == e {
+            return;
+        }
+        self.shared.set_last_error(e.clone());
+        let _ = self.queue.call(move |db| db.set_meta("last_error", e.as_deref())).await;
     }
 
     async fn block(&mut self, e: &SyncError) {
@@ -220,6 +230,9 @@ impl Syncer {
             Err(e) => {
                 if e.blocks_agent() {
                     self.block(&e).await;
+                }
+                if let Some(ra) = e.retry_after() {
+                    self.not_before_ms = self.not_before_ms.max(now + ra.as_millis() as i64);
                 }
                 Err(e)
             }

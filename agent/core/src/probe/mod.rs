@@ -25,6 +25,9 @@ pub enum ProbeError {
     /// The platform call failed.
     #[error("platform error: {0}")]
     Platform(String),
+    /// A passing failure about one request (a window closed while being read).
+    #[error("transient: {0}")]
+    Transient(String),
     /// This platform has no implementation of the probe.
     #[error("not supported on this platform")]
     Unsupported,

@@ -3,11 +3,16 @@
 //! The active window is `_NET_ACTIVE_WINDOW` on the root (set by EWMH window managers), falling
 //! back to the input focus, walked up to the top-level client that carries the properties. The
 //! title is `_NET_WM_NAME` (UTF-8), falling back to `WM_NAME` (which is all xterm sets). Idle time
-//! and the screen-saver state come from the MIT-SCREEN-SAVER extension. A broken connection
-//! (X server gone) is reported as an error each time; the caller decides whether to reconnect.
+//! and the screen-saver state come from the MIT-SCREEN-SAVER extension.
+//!
+//! Errors: an X protocol error about one window (it closed between two requests) only makes this
+//! sample see no window; a broken connection (X server gone, e.g. logout) is reported and the
+//! probe reconnects on a later call, at most every few seconds.
 
 use super::{IdleProbe, IdleState, ProbeError, WindowInfo, WindowProbe};
+use std::time::{Duration, Instant};
 use x11rb::connection::{Connection, RequestConnection as _};
+use x11rb::errors::ReplyError;
 use x11rb::protocol::screensaver::{self, ConnectionExt as _};
 use x11rb::protocol::xproto::{Atom, AtomEnum, ConnectionExt as _, Window};
 use x11rb::rust_connection::RustConnection;
@@ -19,8 +24,17 @@ struct Atoms {
     utf8_string: Atom,
 }
 
-/// One connection to an X server, serving both the window and the idle probe.
+/// How long to wait between attempts to reach a lost X server.
+const RECONNECT_EVERY: Duration = Duration::from_secs(5);
+
+/// The X server, reconnected when lost; serves both the window and the idle probe.
 pub struct X11Desktop {
+    display: Option<String>,
+    conn: Option<Conn>,
+    next_attempt: Instant,
+}
+
+struct Conn {
     conn: RustConnection,
     root: Window,
     atoms: Atoms,
@@ -29,22 +43,67 @@ pub struct X11Desktop {
 
 impl std::fmt::Debug for X11Desktop {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("X11Desktop").field("root", &self.root).finish_non_exhaustive()
+        f.debug_struct("X11Desktop")
+            .field("display", &self.display)
+            .field("connected", &self.conn.is_some())
+            .finish()
     }
 }
 
+/// A failure to talk to the server at all.
 fn platform<E: std::fmt::Display>(e: E) -> ProbeError {
     ProbeError::Platform(e.to_string())
+}
+
+/// A failed reply: an X error is about one request (a window that just closed); anything else
+/// means the connection is gone.
+fn reply_err(e: ReplyError) -> ProbeError {
+    match e {
+        ReplyError::X11Error(e) => ProbeError::Transient(format!("{:?}", e.error_kind)),
+        other => platform(other),
+    }
 }
 
 impl X11Desktop {
     /// Connects to `display` (for example `":99"`), or to `$DISPLAY` when `None`.
     pub fn connect(display: Option<&str>) -> Result<Self, ProbeError> {
+        let conn = Conn::open(display)?;
+        Ok(Self {
+            display: display.map(str::to_owned),
+            conn: Some(conn),
+            next_attempt: Instant::now(),
+        })
+    }
+
+    /// Runs `f` on the connection, reconnecting first if it was lost, and dropping it when `f`
+    /// finds it broken.
+    fn with<T>(&mut self, f: impl FnOnce(&Conn) -> Result<T, ProbeError>) -> Result<T, ProbeError> {
+        if self.conn.is_none() {
+            if Instant::now() < self.next_attempt {
+                return Err(ProbeError::NoDisplay("X server lost; reconnecting soon".into()));
+            }
+            self.next_attempt = Instant::now() + RECONNECT_EVERY;
+            self.conn = Some(Conn::open(self.display.as_deref())?);
+            tracing::info!("reconnected to the X server");
+        }
+        let conn = self.conn.as_ref().ok_or(ProbeError::Unsupported)?;
+        let result = f(conn);
+        if let Err(ProbeError::Platform(e)) = &result {
+            tracing::warn!(error = %e, "lost the X server; will reconnect");
+            self.conn = None;
+            self.next_attempt = Instant::now() + RECONNECT_EVERY;
+        }
+        result
+    }
+}
+
+impl Conn {
+    fn open(display: Option<&str>) -> Result<Self, ProbeError> {
         let (conn, screen) =
             x11rb::connect(display).map_err(|e| ProbeError::NoDisplay(e.to_string()))?;
         let root = conn.setup().roots[screen].root;
         let intern = |name: &[u8]| -> Result<Atom, ProbeError> {
-            Ok(conn.intern_atom(false, name).map_err(platform)?.reply().map_err(platform)?.atom)
+            Ok(conn.intern_atom(false, name).map_err(platform)?.reply().map_err(reply_err)?.atom)
         };
         let atoms = Atoms {
             net_active_window: intern(b"_NET_ACTIVE_WINDOW")?,
@@ -73,7 +132,7 @@ impl X11Desktop {
             .get_property(false, window, name, ty, 0, 4096)
             .map_err(platform)?
             .reply()
-            .map_err(platform)?;
+            .map_err(reply_err)?;
         if reply.type_ == u32::from(AtomEnum::NONE) || reply.value.is_empty() {
             return Ok(None);
         }
@@ -91,7 +150,7 @@ impl X11Desktop {
             .get_property(false, window, name, ty, 0, 1)
             .map_err(platform)?
             .reply()
-            .map_err(platform)?;
+            .map_err(reply_err)?;
         Ok(reply.value32().and_then(|mut v| v.next()))
     }
 
@@ -105,7 +164,7 @@ impl X11Desktop {
             .get_property(false, window, AtomEnum::WM_NAME, AtomEnum::ANY, 0, 4096)
             .map_err(platform)?
             .reply()
-            .map_err(platform)?;
+            .map_err(reply_err)?;
         if reply.value.is_empty() {
             return Ok(None);
         }
@@ -138,7 +197,7 @@ impl X11Desktop {
                 return Ok(Some(window));
             }
             window =
-                self.conn.query_tree(window).map_err(platform)?.reply().map_err(platform)?.parent;
+                self.conn.query_tree(window).map_err(platform)?.reply().map_err(reply_err)?.parent;
         }
         Ok(None)
     }
@@ -148,7 +207,8 @@ impl X11Desktop {
         if let Some(w) = active.filter(|&w| w != 0) {
             return Ok(Some(w));
         }
-        let focus = self.conn.get_input_focus().map_err(platform)?.reply().map_err(platform)?.focus;
+        let focus =
+            self.conn.get_input_focus().map_err(platform)?.reply().map_err(reply_err)?.focus;
         // 0 is None, 1 is PointerRoot.
         if focus <= 1 {
             return Ok(None);
@@ -201,8 +261,8 @@ fn exe_of(pid: u32) -> Option<String> {
     std::fs::read_link(format!("/proc/{pid}/exe")).ok().map(|p| p.to_string_lossy().into_owned())
 }
 
-impl WindowProbe for X11Desktop {
-    fn active_window(&mut self) -> Result<Option<WindowInfo>, ProbeError> {
+impl Conn {
+    fn active_window(&self) -> Result<Option<WindowInfo>, ProbeError> {
         let Some(window) = self.focused_window()? else {
             return Ok(None);
         };
@@ -219,10 +279,8 @@ impl WindowProbe for X11Desktop {
         };
         Ok(Some(WindowInfo { app, exe, title, pid }))
     }
-}
 
-impl IdleProbe for X11Desktop {
-    fn idle(&mut self) -> Result<IdleState, ProbeError> {
+    fn idle(&self) -> Result<IdleState, ProbeError> {
         if !self.has_screensaver {
             return Ok(IdleState::default());
         }
@@ -231,11 +289,27 @@ impl IdleProbe for X11Desktop {
             .screensaver_query_info(self.root)
             .map_err(platform)?
             .reply()
-            .map_err(platform)?;
+            .map_err(reply_err)?;
         Ok(IdleState {
             idle_ms: u64::from(info.ms_since_user_input),
             locked: info.state == u8::from(screensaver::State::ON),
         })
+    }
+}
+
+impl WindowProbe for X11Desktop {
+    fn active_window(&mut self) -> Result<Option<WindowInfo>, ProbeError> {
+        match self.with(Conn::active_window) {
+            // The window closed while it was being read: this sample sees none.
+            Err(ProbeError::Transient(_)) => Ok(None),
+            other => other,
+        }
+    }
+}
+
+impl IdleProbe for X11Desktop {
+    fn idle(&mut self) -> Result<IdleState, ProbeError> {
+        self.with(Conn::idle)
     }
 }
 
