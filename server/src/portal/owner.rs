@@ -330,7 +330,16 @@ impl OwnerView {
             .await?
             .into_iter()
             .rev()
-            .map(|a| (a.at_ms, a.actor, a.action, a.detail_json))
+            .map(|a| {
+                // Entries by the company's own people may name them or their devices: the
+                // owner sees that something was done and by which kind of actor, not to whom.
+                if a.actor.starts_with("owner:") || a.actor.starts_with("system:") {
+                    (a.at_ms, a.actor, a.action, a.detail_json)
+                } else {
+                    let kind = a.actor.split(':').next().unwrap_or("company").to_owned();
+                    (a.at_ms, kind, a.action, String::new())
+                }
+            })
             .collect();
         Ok(CompanyDetail {
             company,
