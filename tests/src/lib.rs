@@ -293,3 +293,6 @@ pub async fn expect_error(resp: reqwest::Response, code: ErrorCode) -> String {
 
 // ---- agent fixtures (issue 3: agent core) -------------------------------------------------------
 pub mod agent;
+
+// ---- real browser for the portal (issue 6: web portal) ----------------------------------------
+pub mod browser;
