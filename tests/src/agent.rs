@@ -175,7 +175,13 @@ impl XDesktop {
 
 impl Drop for XDesktop {
     fn drop(&mut self) {
+        // SIGTERM first, so Xvfb removes its lock file and socket; SIGKILL what lingers.
         for p in self.processes.iter_mut().rev() {
+            let _ = Command::new("kill").args(["-TERM", &p.id().to_string()]).status();
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while p.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
             let _ = p.kill();
             let _ = p.wait();
         }

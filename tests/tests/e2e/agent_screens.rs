@@ -65,3 +65,25 @@ async fn screenshots_of_the_real_screen_arrive_as_jpeg_within_limits_and_blurred
     let blurred = take(true).await;
     assert!(blurred < sharp / 3.0, "blurred {blurred:.2} vs sharp {sharp:.2}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_shows_what_would_be_recorded_now_and_writes_the_processed_screenshots() {
+    let desktop = desktop_with_xterm("probe subject").await;
+    let dir = tempfile::tempdir().unwrap();
+    let shots = dir.path().join("shots");
+    let out = ok(agentd(dir.path())
+        .args(["probe", "--screenshots"])
+        .arg(&shots)
+        .env("DISPLAY", &desktop.display)
+        .output()
+        .unwrap());
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["window"]["title"], "probe subject", "{report:#}");
+    assert_eq!(report["window"]["app"], "XTerm");
+    assert_eq!(report["privacy_verdict"], "Keep");
+    let shot = &report["screenshots"][0];
+    assert_eq!((shot["width"].as_u64(), shot["blurred"].as_bool()), (Some(1280), Some(false)));
+    let jpeg = std::fs::read(shots.join("monitor-0.jpg")).unwrap();
+    assert_eq!(jpeg.len() as u64, shot["bytes"].as_u64().unwrap());
+    image::load_from_memory_with_format(&jpeg, image::ImageFormat::Jpeg).expect("a JPEG");
+}
