@@ -18,6 +18,9 @@ use spans::{SpanTracker, WindowKey};
 use worktrail_shared::api::{RecordBody, SessionEnd};
 use worktrail_shared::limits::{MAX_SPAN_MS, MAX_TEXT_BYTES};
 
+/// A silence between samples longer than this (or three sample intervals) is a suspend.
+pub const SUSPEND_GAP_MS: i64 = 60_000;
+
 /// Cuts a text to the wire's limit at a character boundary, so no record is ever refused.
 fn clip(mut s: String) -> String {
     if s.len() > MAX_TEXT_BYTES {
@@ -42,6 +45,10 @@ pub struct Sampler {
     session_start: Option<i64>,
     /// Whether the last probe call failed (to log a failure streak once).
     probe_failing: bool,
+    /// When the previous sample was taken.
+    last_sample_ms: Option<i64>,
+    /// Nothing is known before this moment (the machine slept until then).
+    floor_ms: i64,
 }
 
 impl std::fmt::Debug for Sampler {
@@ -64,6 +71,8 @@ impl Sampler {
             idle_since: None,
             session_start: None,
             probe_failing: false,
+            last_sample_ms: None,
+            floor_ms: i64::MIN,
         }
     }
 
@@ -95,6 +104,16 @@ impl Sampler {
     pub fn sample_once(&mut self, now_ms: i64, policy: &CompiledPolicy) -> Vec<RecordBody> {
         let mut out = Vec::new();
         let p = &policy.policy;
+        // A long silence between samples means the machine slept (or the agent was frozen):
+        // what was open ends at the last sample, as at a lock, and nothing is attributed to
+        // the gap.
+        let gap_limit = (i64::from(p.sample_interval_secs.max(1)) * 3_000).max(SUSPEND_GAP_MS);
+        if let Some(last) = self.last_sample_ms.replace(now_ms)
+            && now_ms - last > gap_limit
+        {
+            out.extend(self.stop_with(last, SessionEnd::Lock));
+            self.floor_ms = now_ms;
+        }
         if !policy.in_schedule(now_ms) {
             out.extend(self.stop(now_ms));
             return out;
@@ -107,7 +126,8 @@ impl Sampler {
         let threshold = i64::from(p.idle_threshold_secs.max(1)) * 1000;
         let split = i64::from(p.session_split_idle_secs.max(1)) * 1000;
         let max_span = (i64::from(p.max_span_secs.max(1)) * 1000).min(MAX_SPAN_MS);
-        let last_input = now_ms - i64::try_from(idle_ms).unwrap_or(i64::MAX / 2).min(now_ms);
+        let last_input = (now_ms - i64::try_from(idle_ms).unwrap_or(i64::MAX / 2).min(now_ms))
+            .max(self.floor_ms.min(now_ms));
 
         // Idle transitions.
         match self.idle_since {
@@ -190,6 +210,10 @@ impl Sampler {
     /// Closes everything at `now_ms`: capture stops (shutdown, pause, schedule, blocked). The
     /// session ends at the last input when idle.
     pub fn stop(&mut self, now_ms: i64) -> Vec<RecordBody> {
+        self.stop_with(now_ms, SessionEnd::Stop)
+    }
+
+    fn stop_with(&mut self, now_ms: i64, reason: SessionEnd) -> Vec<RecordBody> {
         let mut out = Vec::new();
         out.extend(self.spans.close(now_ms));
         let end = match self.idle_since.take() {
@@ -201,7 +225,7 @@ impl Sampler {
             }
             None => now_ms,
         };
-        out.extend(self.end_session(end, SessionEnd::Stop));
+        out.extend(self.end_session(end, reason));
         out.extend(self.activity.flush());
         out
     }

@@ -214,3 +214,42 @@ fn overlong_titles_are_cut_to_the_wire_limit_on_a_character_boundary() {
     assert!(t.len() <= MAX_TEXT_BYTES && t.len() >= MAX_TEXT_BYTES - 1);
     assert!(t.chars().all(|c| c == 'é'));
 }
+
+#[test]
+fn a_suspend_gap_ends_the_session_at_the_last_sample_and_attributes_nothing_to_it() {
+    let mut rig = Rig::new(short_idle_policy());
+    rig.window.focus("xterm", "build");
+    rig.run(10, true);
+    // The machine sleeps ten minutes; the user types right after waking up.
+    rig.now += 600_000;
+    rig.run(5, true);
+    rig.stop();
+    let sessions = rig.of_kind("work_session");
+    assert_eq!(
+        sessions[0],
+        &RecordBody::WorkSession {
+            start_ms: T0 + 1_000,
+            end_ms: T0 + 10_000,
+            end_reason: SessionEnd::Lock
+        }
+    );
+    let spans: Vec<_> = rig.of_kind("app_span").into_iter().map(app_span).collect();
+    assert_eq!(spans[0].0..spans[0].1, 1_000..10_000);
+    assert!(spans[1].0 >= 611_000, "nothing attributed to the gap: {spans:?}");
+    assert!(rig.of_kind("idle_span").is_empty());
+}
+
+#[test]
+fn idle_after_a_suspend_starts_no_earlier_than_the_wake_up() {
+    let mut rig = Rig::new(short_idle_policy());
+    rig.window.focus("xterm", "build");
+    rig.run(10, true);
+    // Sleep for ten minutes with no input before or after: the X idle timer says 10+ min.
+    rig.now += 600_000;
+    rig.idle.set_idle_ms(600_000);
+    rig.run(20, false);
+    rig.run(2, true);
+    let idle: Vec<_> = rig.of_kind("idle_span").into_iter().cloned().collect();
+    let RecordBody::IdleSpan { start_ms, .. } = idle[0] else { panic!() };
+    assert!(start_ms >= T0 + 611_000, "idle starts at the wake-up, not before the gap");
+}
