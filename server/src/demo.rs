@@ -40,6 +40,8 @@ pub struct DemoLogins {
     pub owner: (String, String),
     /// Admin e-mail and password.
     pub admin: (String, String),
+    /// One simulated employee's e-mail and password (for the employee's own pages).
+    pub employee: (String, String),
     /// Whether this run created the company (false: it was there already).
     pub created: bool,
     /// Records ingested by this run.
@@ -83,7 +85,15 @@ pub async fn seed(store: &dyn Store, now_ms: i64) -> Result<DemoLogins, Provisio
         }
     }
     let records = if created { simulate_week(store, company, now_ms).await? } else { 0 };
+    let employee_email = EMPLOYEES[0].0;
+    let employee_password = random_password();
+    let employee = store
+        .user_by_email(company, employee_email)
+        .await?
+        .ok_or_else(|| ProvisionError::Invalid("the demo employee is missing".into()))?;
+    store.set_user_password(company, employee.id, &hash_password(&employee_password)).await?;
     Ok(DemoLogins {
+        employee: (employee_email.into(), employee_password),
         company_key,
         owner: (OWNER_EMAIL.into(), owner_password),
         admin: (ADMIN_EMAIL.into(), admin_password),

@@ -240,6 +240,7 @@ async fn main() -> Result<()> {
             println!("company key: {}", logins.company_key.expose());
             println!("owner login: {} {}", logins.owner.0, logins.owner.1);
             println!("admin login: {} {}", logins.admin.0, logins.admin.1);
+            println!("employee login: {} {}", logins.employee.0, logins.employee.1);
             worktrail_server::jobs::rollup::run(&state, now)
                 .await
                 .context("rolling up the demo")?;

@@ -89,6 +89,8 @@ async fn the_demo_prints_a_working_key_and_logins_and_keeps_its_data_on_a_second
     assert!(key.starts_with("wtk_"), "{key}");
     let owner = value(&first.lines, "owner login: ");
     let admin = value(&first.lines, "admin login: ");
+    let employee = value(&first.lines, "employee login: ");
+    assert_eq!(employee.split(' ').count(), 2, "e-mail and password: {employee}");
     assert_eq!(owner.split(' ').count(), 2, "e-mail and password: {owner}");
     assert_eq!(admin.split(' ').count(), 2, "e-mail and password: {admin}");
     assert!(value(&first.lines, "demo data: ").contains("records"));
@@ -96,6 +98,21 @@ async fn the_demo_prints_a_working_key_and_logins_and_keeps_its_data_on_a_second
     let ready = reqwest::get(format!("{}/readyz", first.base)).await.unwrap();
     assert_eq!(ready.status(), 200);
     assert_eq!(enroll_status(&first.base, &key).await, 200);
+    // The printed logins sign in to their portals.
+    for (login, home) in [(&owner, "/owner"), (&admin, "/admin"), (&employee, "/me")] {
+        let (email, password) = login.split_once(' ').unwrap();
+        let resp = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .post(format!("{}/login", first.base))
+            .header("sec-fetch-site", "same-origin")
+            .form(&[("email", email), ("password", password)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.headers()["location"], home, "{login}");
+    }
     drop(first);
 
     let second = start_demo(&data);

@@ -259,6 +259,89 @@ impl Drop for TestServer {
     }
 }
 
+/// Sign-in credentials `(email, password)` of the seeded company's people.
+#[derive(Clone, Debug)]
+pub struct Logins {
+    /// A platform operator.
+    pub owner: (String, String),
+    /// The seeded company's admin.
+    pub admin: (String, String),
+    /// An employee of the seeded company (enrol a device with this e-mail to give them data).
+    pub employee: (String, String),
+}
+
+impl TestServer {
+    /// Creates an owner, an admin and an employee of the seeded company with passwords.
+    pub async fn seed_logins(&self) -> Logins {
+        use worktrail_server::store::Role;
+        let now = self.clock.now_ms();
+        let password = "correct horse battery staple".to_owned();
+        let owner = ("owner@test.example".to_owned(), password.clone());
+        let admin = ("admin@test.example".to_owned(), password.clone());
+        let employee = ("ada@test.example".to_owned(), password.clone());
+        if self.store().login_candidates(&owner.0).await.expect("lookup").is_empty() {
+            provision::create_owner(self.store(), &owner.0, &owner.1, now).await.expect("owner");
+        }
+        for (who, name, role) in
+            [(&admin, "Test Admin", Role::Admin), (&employee, "Ada Lovelace", Role::Employee)]
+        {
+            match self.store().user_by_email(self.company, &who.0).await.expect("lookup") {
+                Some(u) => self
+                    .store()
+                    .set_user_password(
+                        self.company,
+                        u.id,
+                        &worktrail_server::domain::password::hash_password(&who.1),
+                    )
+                    .await
+                    .expect("password"),
+                None => {
+                    provision::create_user(
+                        self.store(),
+                        self.company,
+                        &who.0,
+                        name,
+                        role,
+                        &who.1,
+                        now,
+                    )
+                    .await
+                    .expect("user");
+                }
+            }
+        }
+        Logins { owner, admin, employee }
+    }
+
+    /// A client signed in as `(email, password)`; it keeps the session cookie and sends
+    /// same-origin headers like a browser would.
+    pub async fn signed_in(&self, who: &(String, String)) -> reqwest::Client {
+        let client = portal_client();
+        let resp = client
+            .post(self.url("/login"))
+            .form(&[("email", who.0.as_str()), ("password", who.1.as_str())])
+            .send()
+            .await
+            .expect("login request");
+        assert_eq!(resp.status(), 303, "login of {} failed", who.0);
+        client
+    }
+}
+
+/// A cookie-keeping client that sends `Sec-Fetch-Site: same-origin`, as a browser does for the
+/// portal's own forms. Secure cookies are sent over http to 127.0.0.1, as browsers do.
+pub fn portal_client() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("sec-fetch-site", reqwest::header::HeaderValue::from_static("same-origin"));
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .default_headers(headers)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("portal client")
+}
+
 /// The smallest well-formed baseline JPEG header the server accepts (SOI, a `w`×`h` frame,
 /// SOS, one byte `tag` of scan data, EOI); different tags give different bytes.
 pub fn tiny_jpeg(w: u16, h: u16, tag: u8) -> Vec<u8> {

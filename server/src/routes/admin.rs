@@ -6,7 +6,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
-use worktrail_shared::policy::{Policy, PrivacyRule, RuleAction, RuleTarget};
+use worktrail_shared::policy::{Policy, PrivacyRule, RuleAction, RuleTarget, ScheduleWindow};
 use worktrail_shared::{DeviceId, ErrorCode, RecordId, UserId};
 
 use crate::auth::session::AdminSession;
@@ -389,7 +389,7 @@ async fn policy_page(
         .iter()
         .map(|r| format!("{} {} {}", action_word(r.action), target_word(r.target), r.pattern))
         .collect();
-    Ok(render("admin_policy.html", minijinja::context! { nav => "admin", p => p, rules => rules.join("\n"), saved => q.saved.is_some() })?.into_response())
+    Ok(render("admin_policy.html", minijinja::context! { nav => "admin", p => p, rules => rules.join("\n"), saved => q.saved.is_some(), schedule => schedule_text(&p.schedule) })?.into_response())
 }
 
 fn action_word(a: RuleAction) -> &'static str {
@@ -434,6 +434,46 @@ fn parse_rules(text: &str) -> Result<Vec<PrivacyRule>, ApiError> {
         .collect()
 }
 
+fn minute_of(hhmm: &str) -> Option<u16> {
+    let (h, m) = hhmm.trim().split_once(':')?;
+    let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);
+    (h <= 24 && m < 60 && h * 60 + m <= 1440).then_some(h * 60 + m)
+}
+
+/// Lines like `1 09:00-17:30` (ISO weekday, 1 = Monday).
+fn parse_schedule(text: &str) -> Result<Vec<ScheduleWindow>, ApiError> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|line| {
+            let bad = || {
+                ApiError::new(
+                    ErrorCode::InvalidRequest,
+                    format!("schedule line {line:?}: write `weekday HH:MM-HH:MM`, weekday 1 (Monday) to 7"),
+                )
+            };
+            let (day, range) = line.split_once(' ').ok_or_else(bad)?;
+            let (from, to) = range.split_once('-').ok_or_else(bad)?;
+            Ok(ScheduleWindow {
+                weekday: day.parse().map_err(|_| bad())?,
+                start_minute: minute_of(from).ok_or_else(bad)?,
+                end_minute: minute_of(to).ok_or_else(bad)?,
+            })
+        })
+        .collect()
+}
+
+fn schedule_text(windows: &[ScheduleWindow]) -> String {
+    windows
+        .iter()
+        .map(|w| {
+            let hm = |m: u16| format!("{:02}:{:02}", m / 60, m % 60);
+            format!("{} {}-{}", w.weekday, hm(w.start_minute), hm(w.end_minute))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn rule_error(line: &str) -> ApiError {
     ApiError::new(
         ErrorCode::InvalidRequest,
@@ -453,6 +493,8 @@ struct PolicyForm {
     retention_days: Option<String>,
     #[serde(default)]
     privacy_rules: String,
+    #[serde(default)]
+    schedule: String,
 }
 
 async fn save_policy(
@@ -492,6 +534,7 @@ async fn policy_form(
         })?),
     };
     p.privacy_rules = parse_rules(&f.privacy_rules)?;
+    p.schedule = parse_schedule(&f.schedule)?;
     save_policy(&s, a, &p).await?;
     Ok(Redirect::to("/admin/policy?saved=1").into_response())
 }

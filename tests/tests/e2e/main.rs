@@ -26,10 +26,13 @@ macro_rules! both_backends {
 
 mod agent_api;
 mod agent_cli;
+mod agent_gate;
 mod agent_screens;
 mod agent_secrets;
-mod agent_gate;
 mod agent_sync;
 mod agent_x11;
 mod jobs;
+mod portal_access;
+mod portal_auth;
+mod portal_data;
 mod store_conformance;
