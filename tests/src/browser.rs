@@ -28,6 +28,12 @@ pub const WAIT: Duration = Duration::from_secs(20);
 /// start on a busy machine is the slow step; a session request that never answers must not hang
 /// the suite.
 const START: Duration = Duration::from_secs(60);
+/// The window's size (`--window-size`).
+pub const WIDTH: u32 = 1280;
+/// See [`WIDTH`].
+pub const HEIGHT: u32 = 900;
+/// The tallest window [`Browser::screenshot`] grows to for a long page.
+pub const MAX_SHOT_HEIGHT: u32 = 6000;
 /// Polling period of every wait.
 const POLL: Duration = Duration::from_millis(50);
 
@@ -227,9 +233,36 @@ impl Browser {
         }
     }
 
-    /// Saves a full-window PNG as `<target>/portal-screenshots/<name>.png` and returns its path.
+    /// Saves a PNG of the whole page as `<target>/portal-screenshots/<name>.png` and returns its
+    /// path. The window is grown to the page's height for the shot (a full-window screenshot,
+    /// [`WIDTH`] wide, at most [`MAX_SHOT_HEIGHT`] tall), then set back.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
-        // Two animation frames: the page has been laid out and painted, not just parsed.
+        let v = self
+            .client
+            .execute(
+                "return [document.documentElement.scrollHeight, \
+                         window.outerHeight - window.innerHeight];",
+                vec![],
+            )
+            .await
+            .expect("measure the page");
+        let (page, chrome) = (v[0].as_u64().unwrap_or(0), v[1].as_u64().unwrap_or(0));
+        let tall = u32::try_from(page + chrome).unwrap_or(u32::MAX).clamp(HEIGHT, MAX_SHOT_HEIGHT);
+        self.client.set_window_size(WIDTH, tall).await.expect("grow the window");
+        self.wait_two_frames().await;
+        let png = self.client.screenshot().await.expect("take a screenshot");
+        self.client.set_window_size(WIDTH, HEIGHT).await.expect("restore the window");
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "the screenshot of {name} is not a PNG");
+        let dir = screenshot_dir();
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, &png).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        eprintln!("screenshot of {}: {}", self.path().await, path.display());
+        path
+    }
+
+    /// Waits two animation frames: the page has been laid out and painted, not just parsed.
+    async fn wait_two_frames(&self) {
         self.client
             .execute_async(
                 "const done = arguments[arguments.length - 1];
@@ -238,14 +271,6 @@ impl Browser {
             )
             .await
             .expect("wait for two animation frames");
-        let png = self.client.screenshot().await.expect("take a screenshot");
-        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "the screenshot of {name} is not a PNG");
-        let dir = screenshot_dir();
-        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
-        let path = dir.join(format!("{name}.png"));
-        std::fs::write(&path, &png).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
-        eprintln!("screenshot of {}: {}", self.path().await, path.display());
-        path
     }
 
     /// The browser's cookie `name` for the current page, if it has one.
@@ -341,7 +366,7 @@ async fn open_session(port: u16, profile: &Path) -> Result<Client, String> {
                 "--disable-background-networking",
                 "--disable-component-update",
                 "--disable-sync",
-                "--window-size=1280,900",
+                format!("--window-size={WIDTH},{HEIGHT}"),
                 format!("--user-data-dir={}", profile.join("chromium").display()),
             ],
         },

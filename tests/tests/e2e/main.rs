@@ -34,5 +34,6 @@ mod agent_x11;
 mod jobs;
 mod portal_access;
 mod portal_auth;
+mod portal_browser;
 mod portal_data;
 mod store_conformance;
