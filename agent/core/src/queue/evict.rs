@@ -26,6 +26,19 @@ impl QueueDb {
         let too_old = now_ms - self.caps.max_age_ms;
         loop {
             let over = self.count > self.caps.max_records || self.bytes > self.caps.max_bytes;
+            // The common case, checked through the primary key only: within the caps and the
+            // oldest unsent record is young enough (sequence order is creation order).
+            let oldest: Option<i64> = self
+                .conn
+                .query_row(
+                    "SELECT created_ms FROM records WHERE batch_id IS NULL ORDER BY seq LIMIT 1",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if !over && oldest.is_none_or(|t| t >= too_old) {
+                return Ok(());
+            }
             let victim: Option<(i64, String, i64, i64)> = self
                 .conn
                 .query_row(
