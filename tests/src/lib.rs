@@ -30,6 +30,8 @@ pub struct Options {
     pub plan: String,
     /// Plans to create besides the defaults.
     pub extra_plans: Vec<worktrail_server::domain::plan::Plan>,
+    /// Longest time a request may take, body included.
+    pub request_timeout: Duration,
 }
 
 impl Default for Options {
@@ -39,6 +41,7 @@ impl Default for Options {
             rate_limits: RateLimits { device: lots, company: lots },
             plan: "trial".into(),
             extra_plans: Vec::new(),
+            request_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -92,7 +95,7 @@ impl TestServer {
             Arc::new(LocalObjects::new(objects_dir.path())),
             Arc::new(clock.clone()),
             options.rate_limits,
-            Duration::from_secs(30),
+            options.request_timeout,
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
         let addr = listener.local_addr().expect("local addr");
