@@ -43,7 +43,15 @@ impl AgentConfig {
 
     /// Loads the config from `dir`, creating the dir and a fresh device id on first run.
     pub fn load_or_create(dir: &Path) -> std::io::Result<Self> {
-        std::fs::create_dir_all(dir)?;
+        if !dir.exists() {
+            // The queue holds window titles: a new data dir is private to its user.
+            std::fs::create_dir_all(dir)?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+            }
+        }
         match std::fs::read(Self::path(dir)) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(std::io::Error::other),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -69,4 +77,20 @@ impl AgentConfig {
 /// The default data dir: the platform's local data dir (e.g. `~/.local/share/worktrail-agent`).
 pub fn default_data_dir() -> PathBuf {
     dirs::data_local_dir().unwrap_or_else(|| PathBuf::from(".")).join("worktrail-agent")
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_new_data_dir_is_private_and_keeps_its_device_id() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("agent");
+        let first = AgentConfig::load_or_create(&dir).unwrap();
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        assert_eq!(AgentConfig::load_or_create(&dir).unwrap().device_id, first.device_id);
+    }
 }
