@@ -35,5 +35,6 @@ mod hostile_input;
 mod jobs;
 mod portal_access;
 mod portal_auth;
+mod portal_browser;
 mod portal_data;
 mod store_conformance;
