@@ -109,7 +109,7 @@ pub struct CompanyDetail {
     pub company: CompanyItem,
     /// Its time zone.
     pub time_zone: String,
-    /// Last 30 days.
+    /// The last 30 days, oldest first (days without data are zeros).
     pub days: Vec<DayItem>,
     /// Subscription history: time, status, reason.
     pub history: Vec<(i64, &'static str, String)>,
@@ -297,17 +297,21 @@ impl OwnerView {
             .into_iter()
             .find(|c| c.id == id)
             .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such company"))?;
-        let days = self
-            .store
-            .usage_days(id, &self.days_ago(29), &self.days_ago(-1))
-            .await?
-            .into_iter()
-            .map(|d| DayItem {
-                day: d.day,
-                active_employees: d.numbers.active_employees,
-                tracked_secs: d.numbers.tracked_secs,
-                sync_requests: d.numbers.sync_requests,
-                rejected_requests: d.numbers.rejected_requests,
+        // One entry per day of the last 30 (UTC dates), zero where no rollup exists.
+        let rows = self.store.usage_days(id, &self.days_ago(29), &self.days_ago(-1)).await?;
+        let days = (0..30)
+            .rev()
+            .map(|back| {
+                let day = self.days_ago(back);
+                let n = rows.iter().find(|r| r.day == day).map(|r| r.numbers.clone());
+                let n = n.unwrap_or_default();
+                DayItem {
+                    day,
+                    active_employees: n.active_employees,
+                    tracked_secs: n.tracked_secs,
+                    sync_requests: n.sync_requests,
+                    rejected_requests: n.rejected_requests,
+                }
             })
             .collect();
         let history = self
@@ -485,11 +489,11 @@ impl OwnerView {
                 serde_json::json!({ "period_end_at_ms": next.period_end_at_ms })
             }
             OwnerAction::Suspend => {
-                store.set_company_suspended(company, Some(self.now_ms)).await?;
+                store.set_company_suspended(company, true, self.now_ms).await?;
                 serde_json::json!({})
             }
             OwnerAction::Reactivate => {
-                store.set_company_suspended(company, None).await?;
+                store.set_company_suspended(company, false, self.now_ms).await?;
                 serde_json::json!({})
             }
             OwnerAction::RotateKey { grace_days } => {

@@ -116,11 +116,12 @@ pub trait Store: OwnerStore + PortalStore + Send + Sync + 'static {
         keep: worktrail_shared::CompanyKeyId,
         at_ms: i64,
     ) -> Result<u64, StoreError>;
-    /// Suspends (`Some(time)`) or reactivates (`None`) a company.
+    /// Suspends or reactivates a company at `now_ms`, with a row in its subscription history.
     async fn set_company_suspended(
         &self,
         company: CompanyId,
-        suspended_at_ms: Option<i64>,
+        suspended: bool,
+        now_ms: i64,
     ) -> Result<(), StoreError>;
     /// The company's current subscription.
     async fn subscription(&self, company: CompanyId) -> Result<Option<Subscription>, StoreError>;

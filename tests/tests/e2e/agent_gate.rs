@@ -96,15 +96,17 @@ async fn suspension_and_subscription_states_answer_their_codes(backend: Backend)
     expect_error(s.get_policy(key, Some(&token)).await, ErrorCode::SubscriptionCancelled).await;
     set(Subscription::trial(now, 14)).await;
     assert_eq!(s.get_policy(key, Some(&token)).await.status(), 200);
-    s.store().set_company_suspended(s.company, Some(now)).await.unwrap();
+    s.store().set_company_suspended(s.company, true, now).await.unwrap();
     expect_error(s.get_policy(key, Some(&token)).await, ErrorCode::CompanySuspended).await;
     // Enrolment passes the same gate.
     let (status, body) = s.enroll_with(&s.company_key, "bob@test.example").await.unwrap_err();
     assert_eq!((status.as_u16(), body.code), (403, ErrorCode::CompanySuspended));
-    s.store().set_company_suspended(s.company, None).await.unwrap();
+    s.store().set_company_suspended(s.company, false, now).await.unwrap();
     assert_eq!(s.get_policy(key, Some(&token)).await.status(), 200, "reactivated");
     let history = s.store().subscription_history(s.company).await.unwrap();
-    assert_eq!(history.len(), 5, "creation and four changes: {history:?}");
+    assert_eq!(history.len(), 7, "creation, four changes, suspension, reactivation: {history:?}");
+    assert_eq!(history[5].1, worktrail_server::domain::subscription::SubscriptionStatus::Suspended);
+    assert_eq!(history[6].1, worktrail_server::domain::subscription::SubscriptionStatus::Trialing);
 }
 
 async fn a_trial_ends_exactly_at_its_end_and_suspension_is_checked_first(backend: Backend) {
@@ -118,7 +120,7 @@ async fn a_trial_ends_exactly_at_its_end_and_suspension_is_checked_first(backend
     s.clock.set(end);
     expect_error(s.get_policy(key, Some(&token)).await, ErrorCode::TrialExpired).await;
     // Both suspended and expired: step 2 comes before step 3.
-    s.store().set_company_suspended(s.company, Some(end)).await.unwrap();
+    s.store().set_company_suspended(s.company, true, end).await.unwrap();
     expect_error(s.get_policy(key, Some(&token)).await, ErrorCode::CompanySuspended).await;
 }
 

@@ -380,16 +380,44 @@ macro_rules! sql_store {
             async fn set_company_suspended(
                 &self,
                 company: CompanyId,
-                suspended_at_ms: Option<i64>,
+                suspended: bool,
+                now_ms: i64,
             ) -> Result<(), StoreError> {
+                let suspended_at_ms = suspended.then_some(now_ms);
+                let mut tx = self.pool.begin().await?;
                 let done = sqlx::query("UPDATE companies SET suspended_at_ms = $2 WHERE id = $1")
                     .bind(company.0)
                     .bind(suspended_at_ms)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?;
                 if done.rows_affected() == 0 {
                     return Err(StoreError::NotFound(format!("company {company}")));
                 }
+                // The history shows the suspension, and on reactivation the status it returns to.
+                let (status, reason) = if suspended {
+                    ("suspended".to_owned(), "suspended by the operator")
+                } else {
+                    let (status,): (String,) =
+                        sqlx::query_as("SELECT status FROM subscriptions WHERE company_id = $1")
+                            .bind(company.0)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                    (status, "reactivated by the operator")
+                };
+                sqlx::query(
+                    "INSERT INTO subscription_events (company_id, id, status, plan_id, \
+                     trial_ends_at_ms, period_end_at_ms, reason, at_ms) \
+                     SELECT company_id, $2, $3, plan_id, trial_ends_at_ms, period_end_at_ms, $4, $5 \
+                     FROM subscriptions WHERE company_id = $1",
+                )
+                .bind(company.0)
+                .bind(Uuid::now_v7())
+                .bind(status)
+                .bind(reason)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
                 Ok(())
             }
 
