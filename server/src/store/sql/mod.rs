@@ -178,7 +178,7 @@ macro_rules! company_columns {
 }
 
 macro_rules! sql_store {
-    ($store:ty, $backend:expr) => {
+    ($store:ty, $backend:expr, $db:ty) => {
         #[async_trait]
         impl Store for $store {
             fn backend(&self) -> Backend {
@@ -846,11 +846,7 @@ macro_rules! sql_store {
                         .map_err(|e| StoreError::Corrupt(format!("ack: {e}")))?;
                     return Ok(IngestOutcome::Acknowledged(ack));
                 }
-                let mut accepted: u32 = 0;
-                for record in &batch.records {
-                    let done = insert_record!(&mut *tx, company, device, record)?;
-                    accepted += u32::from(done.rows_affected() == 1);
-                }
+                let accepted = insert_records!($db, &mut *tx, company, device, &batch.records)?;
                 let ack = BatchAck {
                     batch_id: batch.batch_id,
                     accepted,
@@ -1647,107 +1643,92 @@ macro_rules! touch {
     }};
 }
 
-macro_rules! insert_record {
-    ($tx:expr, $company:expr, $device:expr, $record:expr) => {{
-        let r = $record;
+/// Inserts a batch's records with one multi-row statement per kind (duplicates by id are
+/// skipped); evaluates to the number of rows inserted.
+macro_rules! insert_records {
+    ($db:ty, $tx:expr, $company:expr, $device:expr, $records:expr) => {{
+        let records: &[worktrail_shared::api::Record] = $records;
         let (c, d, e) = ($company.0, $device.id.0, $device.employee_id.0);
-        let q = match &r.body {
-            RecordBody::AppSpan { start_ms, end_ms, app, exe, title } => sqlx::query(
-                "INSERT INTO app_usage (company_id, id, device_id, employee_id, seq, start_ms, \
-                 end_ms, app, exe, title) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(c)
-            .bind(r.id.0)
-            .bind(d)
-            .bind(e)
-            .bind(r.seq)
-            .bind(*start_ms)
-            .bind(*end_ms)
-            .bind(app)
-            .bind(exe)
-            .bind(title),
-            RecordBody::WebsiteSpan { start_ms, end_ms, domain, url, title, browser, source } => {
-                sqlx::query(
-                    "INSERT INTO website_usage (company_id, id, device_id, employee_id, seq, \
-                     start_ms, end_ms, domain, url, title, browser, source) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(c)
-                .bind(r.id.0)
-                .bind(d)
-                .bind(e)
-                .bind(r.seq)
-                .bind(*start_ms)
-                .bind(*end_ms)
-                .bind(domain)
-                .bind(url)
-                .bind(title)
-                .bind(browser)
-                .bind(site_source_str(*source))
+        let mut inserted: u64 = 0;
+        macro_rules! rows {
+            ($head:literal, $pattern:pat => |$b:ident, $r:ident| $bind:block) => {{
+                let picked: Vec<&worktrail_shared::api::Record> =
+                    records.iter().filter(|r| matches!(r.body, $pattern)).collect();
+                if !picked.is_empty() {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new($head);
+                    qb.push_values(picked, |mut $b, $r| {
+                        $b.push_bind(c).push_bind($r.id.0).push_bind(d).push_bind(e).push_bind($r.seq);
+                        $bind
+                    });
+                    qb.push(" ON CONFLICT DO NOTHING");
+                    inserted += qb.build().execute(&mut *$tx).await?.rows_affected();
+                }
+            }};
+        }
+        rows!(
+            "INSERT INTO app_usage (company_id, id, device_id, employee_id, seq, start_ms, end_ms, \
+             app, exe, title) ",
+            RecordBody::AppSpan { .. } => |b, r| {
+                if let RecordBody::AppSpan { start_ms, end_ms, app, exe, title } = &r.body {
+                    b.push_bind(*start_ms).push_bind(*end_ms).push_bind(app.clone())
+                        .push_bind(exe.clone()).push_bind(title.clone());
+                }
             }
-            RecordBody::IdleSpan { start_ms, end_ms } => sqlx::query(
-                "INSERT INTO idle_spans (company_id, id, device_id, employee_id, seq, start_ms, \
-                 end_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-            )
-            .bind(c)
-            .bind(r.id.0)
-            .bind(d)
-            .bind(e)
-            .bind(r.seq)
-            .bind(*start_ms)
-            .bind(*end_ms),
-            RecordBody::WorkSession { start_ms, end_ms, end_reason } => sqlx::query(
-                "INSERT INTO work_sessions (company_id, id, device_id, employee_id, seq, \
-                 start_ms, end_ms, end_reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(c)
-            .bind(r.id.0)
-            .bind(d)
-            .bind(e)
-            .bind(r.seq)
-            .bind(*start_ms)
-            .bind(*end_ms)
-            .bind(session_end_str(*end_reason)),
-            RecordBody::Activity { minute_ms, active_secs } => sqlx::query(
-                "INSERT INTO activity_log (company_id, id, device_id, employee_id, seq, \
-                 minute_ms, active_secs) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(c)
-            .bind(r.id.0)
-            .bind(d)
-            .bind(e)
-            .bind(r.seq)
-            .bind(*minute_ms)
-            .bind(i64::from(*active_secs)),
-            RecordBody::Screenshot { taken_at_ms, monitor, width, height, bytes, blurred } => {
-                sqlx::query(
-                    "INSERT INTO screenshots (company_id, id, device_id, employee_id, seq, \
-                     taken_at_ms, monitor, width, height, bytes, blurred) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
-                )
-                .bind(c)
-                .bind(r.id.0)
-                .bind(d)
-                .bind(e)
-                .bind(r.seq)
-                .bind(*taken_at_ms)
-                .bind(i64::from(*monitor))
-                .bind(i64::from(*width))
-                .bind(i64::from(*height))
-                .bind(i64::try_from(*bytes).unwrap_or(i64::MAX))
-                .bind(*blurred)
+        );
+        rows!(
+            "INSERT INTO website_usage (company_id, id, device_id, employee_id, seq, start_ms, \
+             end_ms, domain, url, title, browser, source) ",
+            RecordBody::WebsiteSpan { .. } => |b, r| {
+                if let RecordBody::WebsiteSpan { start_ms, end_ms, domain, url, title, browser, source } = &r.body {
+                    b.push_bind(*start_ms).push_bind(*end_ms).push_bind(domain.clone())
+                        .push_bind(url.clone()).push_bind(title.clone()).push_bind(browser.clone())
+                        .push_bind(site_source_str(*source));
+                }
             }
-        };
-        q.execute(&mut *$tx).await
+        );
+        rows!(
+            "INSERT INTO idle_spans (company_id, id, device_id, employee_id, seq, start_ms, end_ms) ",
+            RecordBody::IdleSpan { .. } => |b, r| {
+                if let RecordBody::IdleSpan { start_ms, end_ms } = &r.body {
+                    b.push_bind(*start_ms).push_bind(*end_ms);
+                }
+            }
+        );
+        rows!(
+            "INSERT INTO work_sessions (company_id, id, device_id, employee_id, seq, start_ms, \
+             end_ms, end_reason) ",
+            RecordBody::WorkSession { .. } => |b, r| {
+                if let RecordBody::WorkSession { start_ms, end_ms, end_reason } = &r.body {
+                    b.push_bind(*start_ms).push_bind(*end_ms).push_bind(session_end_str(*end_reason));
+                }
+            }
+        );
+        rows!(
+            "INSERT INTO activity_log (company_id, id, device_id, employee_id, seq, minute_ms, \
+             active_secs) ",
+            RecordBody::Activity { .. } => |b, r| {
+                if let RecordBody::Activity { minute_ms, active_secs } = &r.body {
+                    b.push_bind(*minute_ms).push_bind(i64::from(*active_secs));
+                }
+            }
+        );
+        rows!(
+            "INSERT INTO screenshots (company_id, id, device_id, employee_id, seq, taken_at_ms, \
+             monitor, width, height, bytes, blurred) ",
+            RecordBody::Screenshot { .. } => |b, r| {
+                if let RecordBody::Screenshot { taken_at_ms, monitor, width, height, bytes, blurred } = &r.body {
+                    b.push_bind(*taken_at_ms).push_bind(i64::from(*monitor)).push_bind(i64::from(*width))
+                        .push_bind(i64::from(*height)).push_bind(i64::try_from(*bytes).unwrap_or(i64::MAX))
+                        .push_bind(*blurred);
+                }
+            }
+        );
+        Ok::<u32, StoreError>(inserted as u32)
     }};
 }
 
-sql_store!(SqliteStore, Backend::Sqlite);
-sql_store!(PgStore, Backend::Postgres);
+sql_store!(SqliteStore, Backend::Sqlite, sqlx::Sqlite);
+sql_store!(PgStore, Backend::Postgres, sqlx::Postgres);
 
 mod owner;
 mod portal;

@@ -1,0 +1,201 @@
+//! `ingest`: N simulated agents (concurrent, each its own device) post 500-record batches of
+//! realistic app spans, zstd-compressed like the real agent, over HTTP on loopback; the server
+//! acknowledges each batch only after it is durable (SQLite WAL with `synchronous=FULL`, or a
+//! PostgreSQL commit), with tenancy and deduplication on.
+
+use anyhow::{Context, Result, bail};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::time::{Duration, Instant};
+use worktrail_shared::api::{BatchRequest, EnrollResponse, Record, RecordBody};
+use worktrail_shared::{BatchId, DeviceId, RecordId};
+
+use crate::Db;
+use crate::server::{Prepared, company};
+use crate::stats::{cpu_time, ms, peak_rss_mib, percentile};
+
+const APPS: [&str; 24] = [
+    "Code",
+    "Firefox",
+    "Chromium",
+    "Slack",
+    "Terminal",
+    "Zoom",
+    "LibreOffice Calc",
+    "LibreOffice Writer",
+    "Thunderbird",
+    "Figma",
+    "IntelliJ IDEA",
+    "Postman",
+    "DBeaver",
+    "Files",
+    "Evince",
+    "GIMP",
+    "Inkscape",
+    "Spotify",
+    "Teams",
+    "Outlook",
+    "Excel",
+    "Word",
+    "Notion",
+    "Obsidian",
+];
+const WORDS: [&str; 20] = [
+    "invoice",
+    "report",
+    "billing",
+    "roadmap",
+    "sprint",
+    "review",
+    "budget",
+    "design",
+    "api",
+    "customer",
+    "release",
+    "notes",
+    "plan",
+    "deploy",
+    "meeting",
+    "draft",
+    "q3",
+    "contract",
+    "onboarding",
+    "metrics",
+];
+
+/// One realistic window title.
+fn title(rng: &mut StdRng, app: &str) -> String {
+    let w = |rng: &mut StdRng| WORDS[rng.random_range(0..WORDS.len())];
+    match rng.random_range(0..4) {
+        0 => format!("{}-{}-{}.rs — {app}", w(rng), w(rng), rng.random_range(1..99)),
+        1 => format!("#{} | Acme — {app}", w(rng)),
+        2 => format!("PR #{} · acme/{} — {app}", rng.random_range(100..9999), w(rng)),
+        _ => format!("{} {} {}.ods — {app}", w(rng), w(rng), rng.random_range(2020..2027)),
+    }
+}
+
+/// The next batch of a device: 500 consecutive app spans.
+fn batch(rng: &mut StdRng, seq: &mut i64, t: &mut i64) -> Vec<u8> {
+    let records = (0..worktrail_shared::limits::MAX_BATCH_RECORDS)
+        .map(|_| {
+            *seq += 1;
+            let app = APPS[rng.random_range(0..APPS.len())];
+            let len = rng.random_range(5_000..300_000);
+            let r = Record {
+                id: RecordId::new(),
+                seq: *seq,
+                body: RecordBody::AppSpan {
+                    start_ms: *t,
+                    end_ms: *t + len,
+                    app: app.into(),
+                    exe: Some(format!("/usr/bin/{}", app.to_lowercase().replace(' ', "-"))),
+                    title: Some(title(rng, app)),
+                },
+            };
+            *t += len;
+            r
+        })
+        .collect();
+    let b = BatchRequest {
+        batch_id: BatchId::new(),
+        sent_at_ms: *t,
+        dropped: Default::default(),
+        records,
+    };
+    zstd::encode_all(serde_json::to_vec(&b).expect("json").as_slice(), 1).expect("zstd")
+}
+
+async fn enroll(client: &reqwest::Client, base: &str, key: &str, i: usize) -> Result<String> {
+    let body = serde_json::json!({
+        "device_id": DeviceId::new(), "email": format!("agent{i}@bench.example"),
+        "os_user": format!("agent{i}"), "hostname": format!("bench-{i}"), "os": "Linux", "agent_version": "bench",
+    });
+    let resp = client
+        .post(format!("{base}/api/v1/agent/enroll"))
+        .header("x-company-key", key)
+        .json(&body)
+        .send()
+        .await?;
+    if !resp.status().is_success() {
+        bail!("enrolment failed: {} {}", resp.status(), resp.text().await?);
+    }
+    Ok(resp.json::<EnrollResponse>().await?.device_token)
+}
+
+/// Runs the scenario on `db` and prints its figures.
+pub async fn run(db: Db, agents: usize, seconds: u64) -> Result<()> {
+    let prepared = Prepared::new(db).await?;
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
+    let store = prepared.store().await?;
+    let (_, key) = company(store.as_ref(), "Bench Co", now).await?;
+    store.close().await;
+    let server = prepared.spawn()?;
+    let client = reqwest::Client::builder().pool_max_idle_per_host(agents * 2).build()?;
+    let mut tokens = Vec::new();
+    for i in 0..agents {
+        tokens.push(enroll(&client, &server.base, &key, i).await?);
+    }
+    let cpu_before = cpu_time(server.pid);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(seconds);
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, token) in tokens.into_iter().enumerate() {
+        let (client, base, key) = (client.clone(), server.base.clone(), key.clone());
+        tasks.spawn(async move {
+            let mut rng = StdRng::seed_from_u64(i as u64);
+            let (mut seq, mut t) = (0i64, now - 30 * 86_400_000 + i as i64);
+            let mut latencies = Vec::new();
+            while Instant::now() < deadline {
+                let body = batch(&mut rng, &mut seq, &mut t);
+                let sent = Instant::now();
+                let resp = client
+                    .post(format!("{base}/api/v1/agent/batches"))
+                    .header("x-company-key", &key)
+                    .bearer_auth(&token)
+                    .header("content-type", "application/json")
+                    .header("content-encoding", "zstd")
+                    .body(body)
+                    .send()
+                    .await?;
+                let status = resp.status();
+                let text = resp.text().await?;
+                if !status.is_success() {
+                    bail!("batch refused: {status} {text}");
+                }
+                latencies.push(sent.elapsed());
+            }
+            Ok::<_, anyhow::Error>(latencies)
+        });
+    }
+    let mut latencies = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        latencies.extend(done.context("agent task")??);
+    }
+    let elapsed = started.elapsed();
+    let cpu = cpu_time(server.pid) - cpu_before;
+    let rss = peak_rss_mib(server.pid);
+    server.stop()?;
+    let batches = latencies.len();
+    let records = batches * worktrail_shared::limits::MAX_BATCH_RECORDS;
+    let bytes = prepared.bytes().await?;
+    println!("scenario: ingest");
+    println!(
+        "database: {}",
+        match db {
+            Db::Postgres => "postgresql (fresh database, default settings)",
+            _ => "sqlite (WAL, synchronous=FULL, foreign keys on)",
+        }
+    );
+    println!("agents: {agents}; batch: 500 app spans, zstd level 1; sending for {seconds} s");
+    println!("records: {records}");
+    println!("records/s: {:.0}", records as f64 / elapsed.as_secs_f64());
+    println!("batches/s: {:.1}", batches as f64 / elapsed.as_secs_f64());
+    println!("batch latency p50: {}", ms(percentile(&mut latencies, 50.0)));
+    println!("batch latency p99: {}", ms(percentile(&mut latencies, 99.0)));
+    println!("server CPU per record: {:.1} µs", cpu.as_secs_f64() * 1e6 / records.max(1) as f64);
+    println!("database bytes per record: {:.0}", bytes as f64 / records.max(1) as f64);
+    println!("server peak RSS: {rss:.1} MiB");
+    println!();
+    Ok(())
+}
