@@ -382,3 +382,6 @@ pub mod agent;
 
 // ---- real browser for the portal (issue 6: web portal) ----------------------------------------
 pub mod browser;
+
+// ---- the tray app's window over WebDriver (issue 4: tray agent) --------------------------------
+pub mod tray;

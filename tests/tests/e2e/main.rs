@@ -30,6 +30,7 @@ mod agent_gate;
 mod agent_screens;
 mod agent_secrets;
 mod agent_sync;
+mod agent_tray;
 mod agent_x11;
 mod hostile_input;
 mod jobs;

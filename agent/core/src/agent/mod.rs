@@ -4,11 +4,15 @@
 //! concurrently so a slow server never delays sampling.
 
 mod capture;
+mod enroll;
+pub mod notice;
 mod run;
+pub mod service;
 mod shared;
 mod syncer;
 
 pub use capture::Capture;
+use enroll::Core;
 use shared::SharedState;
 pub use shared::{Blocked, Shared};
 pub use syncer::{RECHECK_MS, SyncReport, Syncer};
@@ -25,8 +29,8 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use worktrail_shared::DeviceId;
-use worktrail_shared::api::{EnrollRequest, PolicyResponse};
-use worktrail_shared::secret::{CompanyKey, DeviceToken};
+use worktrail_shared::api::PolicyResponse;
+use worktrail_shared::secret::CompanyKey;
 
 /// Everything `status` reports.
 #[derive(Clone, Debug, Serialize)]
@@ -188,44 +192,21 @@ impl Agent {
         key: CompanyKey,
         email: Option<String>,
     ) -> Result<Enrollment, AgentError> {
-        let client = SyncClient::new(server_url)?;
-        let req = EnrollRequest {
-            device_id: self.config.device_id,
-            email: email.clone(),
-            os_user: whoami::username().unwrap_or_else(|_| "unknown".into()),
-            hostname: whoami::hostname().unwrap_or_else(|_| "unknown".into()),
-            os: whoami::distro().unwrap_or_else(|_| std::env::consts::OS.into()),
-            agent_version: env!("CARGO_PKG_VERSION").into(),
+        self.split().0.enroll(server_url, key, email).await
+    }
+
+    /// The agent borrowed in two halves that can work at once: everything but capture, and
+    /// capture (see [`service`]).
+    fn split(&mut self) -> (Core<'_>, &mut Capture) {
+        let core = Core {
+            dir: &self.dir,
+            config: &mut self.config,
+            secrets: &self.secrets,
+            shared: &self.shared,
+            queue: &self.queue,
+            syncer: &mut self.syncer,
         };
-        let resp = client.enroll(&key, &req).await?;
-        let token = DeviceToken::parse(&resp.device_token).map_err(|_| AgentError::BadToken)?;
-        if self.config.enrollment.as_ref().is_some_and(|e| e.company_id != resp.company_id) {
-            let dropped = self.queue.call(|db| db.clear()).await?;
-            tracing::warn!(
-                records = dropped,
-                "enrolled with another company; discarded what was queued for the previous one"
-            );
-        }
-        self.secrets.store(&key, &token)?;
-        let enrollment = Enrollment {
-            server_url: server_url.trim_end_matches('/').to_owned(),
-            company_id: resp.company_id,
-            company_name: resp.company_name,
-            employee_id: resp.employee_id,
-            email,
-            enrolled_at_ms: self.syncer.clock.now_ms(),
-        };
-        self.config.enrollment = Some(enrollment.clone());
-        self.config.save(&self.dir)?;
-        self.syncer.client = Some(client);
-        self.syncer.creds = Some(Credentials { key, token });
-        self.shared.state().enrolled = true;
-        let policy =
-            PolicyResponse { policy: resp.policy, time_zone: "UTC".into(), server_time_ms: 0 };
-        self.syncer.apply_policy(policy).await;
-        self.shared.set_blocked(None);
-        self.queue.call(|db| db.set_meta("blocked", None)).await?;
-        Ok(enrollment)
+        (core, &mut self.capture)
     }
 
     /// One sample (see [`Capture::sample_once`]).

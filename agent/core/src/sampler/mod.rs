@@ -81,6 +81,11 @@ impl Sampler {
         self.session_start.is_some() && self.idle_since.is_none()
     }
 
+    /// The window being recorded right now (after the privacy rules), if any.
+    pub fn current_window(&self) -> Option<&WindowKey> {
+        self.spans.current()
+    }
+
     fn note_probe<T>(&mut self, what: &str, r: Result<T, crate::probe::ProbeError>) -> Option<T> {
         match r {
             Ok(v) => {

@@ -60,6 +60,11 @@ impl SpanTracker {
         })
     }
 
+    /// The window of the open span (what is being recorded right now).
+    pub fn current(&self) -> Option<&WindowKey> {
+        self.open.as_ref().map(|o| &o.key)
+    }
+
     /// Whether a span is open.
     pub fn is_open(&self) -> bool {
         self.open.is_some()

@@ -1,0 +1,108 @@
+//! The Worktrail tray app: a thin Tauri v2 shell over `worktrail-agent-core`.
+//!
+//! The core does all the work on a thread of its own ([`service`]); this crate only shows it:
+//! a tray icon whose state and menu follow the agent ([`tray`]), a window created on demand and
+//! destroyed when closed — a webview costs hundreds of MB, the tray alone stays small
+//! ([`window`]) — and the commands the window calls ([`commands`]), which parse, call the core
+//! and return its typed errors with their stable codes. Logs go to a daily rolling file in the
+//! data dir ([`logging`]).
+//!
+//! Start-up: one instance per user (a second launch opens the first one's window), autostart at
+//! login once enrolled, the window opens by itself only when the agent still needs enrolling
+//! (unless `--tray-only`).
+
+#![cfg_attr(all(not(debug_assertions), windows), windows_subsystem = "windows")]
+
+mod commands;
+mod logging;
+mod tray;
+mod window;
+
+use std::sync::Arc;
+use worktrail_agent_core::agent::service::{self, AgentHandle};
+use worktrail_agent_core::agent::{Agent, Probes};
+use worktrail_agent_core::config::{AgentConfig, default_data_dir};
+use worktrail_agent_core::secrets::{Secrets, open_store};
+use worktrail_agent_core::{AgentStatus, SystemClock};
+
+/// The argument that keeps the window closed at start.
+const TRAY_ONLY: &str = "--tray-only";
+
+fn open_agent(dir: &std::path::Path) -> anyhow::Result<AgentHandle> {
+    let config = AgentConfig::load_or_create(dir)?;
+    let secrets = Secrets(open_store(dir, &config.device_id.to_string()));
+    let probes = match Probes::platform() {
+        Ok(p) => p,
+        Err(e) => {
+            // Without a desktop to read the agent can still enrol and sync what it queued.
+            tracing::error!(error = %e, "cannot read the desktop; nothing will be captured");
+            Probes::none()
+        }
+    };
+    let agent = Agent::open(dir, secrets, probes, Arc::new(SystemClock))?;
+    Ok(service::spawn(agent)?)
+}
+
+fn main() -> anyhow::Result<()> {
+    let dir = std::env::var_os("WORKTRAIL_AGENT_DATA_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(default_data_dir);
+    let _log = logging::init(&dir)?;
+    let tray_only = std::env::args().any(|a| a == TRAY_ONLY);
+    let handle = open_agent(&dir)?;
+    tracing::info!(data_dir = %dir.display(), "worktrail-agent starting");
+
+    let app = tauri::Builder::default()
+        // First: a second launch hands over to this instance and exits.
+        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| window::open(app)))
+        .plugin(tauri_plugin_autostart::init(
+            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+            Some(vec![TRAY_ONLY]),
+        ))
+        .plugin(tauri_plugin_opener::init())
+        .manage(handle.clone())
+        .invoke_handler(tauri::generate_handler![
+            commands::status,
+            commands::notice,
+            commands::enroll,
+            commands::set_paused,
+            commands::sync_now,
+            commands::open_dashboard,
+        ])
+        .setup(move |app| {
+            tray::build(app.handle(), handle.clone())?;
+            let enrolled = tauri::async_runtime::block_on(handle.snapshot())
+                .map(|s| s.status.enrolled)
+                .unwrap_or(false);
+            if enrolled {
+                commands::ensure_autostart(app.handle());
+            } else if !tray_only {
+                window::open(app.handle());
+            }
+            Ok(())
+        })
+        .build(tauri::generate_context!())?;
+    app.run(|_app, event| match event {
+        // Closing the window (the last one) must not end the agent; only Quit does.
+        tauri::RunEvent::ExitRequested { api, code: None, .. } => api.prevent_exit(),
+        tauri::RunEvent::Exit => tracing::info!("worktrail-agent stopped"),
+        _ => {}
+    });
+    Ok(())
+}
+
+/// The status line shown in the tray menu and its tooltip.
+pub(crate) fn status_line(s: &AgentStatus, state: service::TrayState) -> String {
+    use service::TrayState as T;
+    let company = s.enrollment.as_ref().map(|e| e.company_name.as_str()).unwrap_or_default();
+    match state {
+        T::NotEnrolled => "Not set up yet: open Worktrail to connect".into(),
+        T::Tracking => format!("Tracking for {company}"),
+        T::Paused => "Paused: nothing is recorded".into(),
+        T::Offline => "Tracking, offline: kept on this computer until the server answers".into(),
+        T::Blocked => match &s.blocked {
+            Some(b) => format!("Stopped: {} ({})", b.message, b.code),
+            None => "Stopped by the server".into(),
+        },
+    }
+}

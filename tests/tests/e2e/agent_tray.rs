@@ -1,0 +1,107 @@
+//! The tray app's window (issue 4), driven through WebDriver on a private X desktop against a
+//! port-0 server: enrolment through the form turns the status to tracking and this device's
+//! records reach the server; a wrong company key shows the `invalid_company_key` message. The
+//! window is saved as PNG under `target/agent-screenshots/`.
+
+use std::time::Duration;
+use worktrail_agent_core::config::AgentConfig;
+use worktrail_shared::policy::{Policy, ScreenshotPolicy};
+use worktrail_shared::secret::CompanyKey;
+use worktrail_tests::agent::XDesktop;
+use worktrail_tests::tray::TrayApp;
+use worktrail_tests::{Backend, TestServer};
+
+async fn desktop() -> XDesktop {
+    tokio::task::spawn_blocking(XDesktop::start).await.expect("start the desktop")
+}
+
+/// Syncs every second, no screenshots: the test sees records on the server within seconds.
+fn fast_policy() -> Policy {
+    Policy {
+        sync_interval_secs: 1,
+        screenshots: ScreenshotPolicy { enabled: false, ..Default::default() },
+        ..Policy::default()
+    }
+}
+
+async fn fill_enrolment(app: &TrayApp, server_url: &str, key: &str, email: &str) {
+    app.wait_for_attr("#state", "data-state", "not_enrolled").await;
+    app.fill("#enroll input[name=server_url]", server_url).await;
+    app.fill("#enroll input[name=company_key]", key).await;
+    app.fill("#enroll input[name=email]", email).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_company_key_shows_the_invalid_company_key_message_and_enrols_nothing() {
+    let server = TestServer::start(Backend::Sqlite).await.expect("SQLite is always available");
+    let desktop = desktop().await;
+    let app = TrayApp::start(&desktop).await;
+    // Well-formed, so the server decides: it knows no such key.
+    let wrong =
+        CompanyKey::generate(|b| b.iter_mut().enumerate().for_each(|(i, x)| *x = !(i as u8)));
+    assert_ne!(wrong, server.company_key);
+    fill_enrolment(&app, &server.base_url, wrong.expose(), "ada@test.example").await;
+    app.click("#enroll button[type=submit]").await;
+
+    let error = app.wait_for_attr("#enroll-error", "data-code", "invalid_company_key").await;
+    let text = error.text().await.expect("error text");
+    assert!(text.contains("company key was not accepted"), "{text}");
+    assert!(text.contains("(invalid_company_key)"), "{text}");
+    // Still on the enrolment screen, and the server has no device.
+    assert_eq!(app.text("#state").await, "Not set up");
+    assert!(server.store().devices(server.company).await.expect("devices").is_empty());
+    app.screenshot("agent-enrolment-wrong-key").await;
+    app.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enrolling_through_the_window_turns_the_status_to_tracking_and_the_server_gets_this_devices_records()
+ {
+    let server = TestServer::start(Backend::Sqlite).await.expect("SQLite is always available");
+    server.store().set_policy(server.company, &fast_policy()).await.expect("set the policy");
+    let mut desktop = desktop().await;
+    let app = TrayApp::start(&desktop).await;
+    fill_enrolment(&app, &server.base_url, server.company_key.expose(), "grace@test.example").await;
+    app.screenshot("agent-enrolment").await;
+    app.click("#enroll button[type=submit]").await;
+
+    app.wait_for_attr("#state", "data-state", "tracking").await;
+    app.wait_for_text("#company", "Test Co (grace@test.example)").await;
+    // The privacy notice now follows the company's policy (screenshots are off here).
+    app.wait_for_text("#notice", "Not taken.").await;
+    let device = AgentConfig::load_or_create(app.data_dir.path()).expect("agent.json").device_id;
+    let devices = server.store().devices(server.company).await.expect("devices");
+    assert_eq!(devices.iter().map(|d| d.id).collect::<Vec<_>>(), vec![device]);
+
+    // The app records the real desktop: switching from one xterm to another closes the first
+    // one's span, and the app syncs it on its own.
+    let first = format!("tray e2e first {}", uuid::Uuid::now_v7());
+    let second = format!("tray e2e second {}", uuid::Uuid::now_v7());
+    let (a, b) = (first.clone(), second.clone());
+    let open = |title: String, mut d: XDesktop| {
+        tokio::task::spawn_blocking(move || {
+            d.open_xterm(&title);
+            d
+        })
+    };
+    desktop = open(a, desktop).await.expect("open the first xterm");
+    app.wait_for_text("#current-app", "XTerm").await;
+    desktop = open(b, desktop).await.expect("open the second xterm");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let spans = loop {
+        let spans = server.store().app_spans(server.company, 0, i64::MAX).await.expect("spans");
+        if spans.iter().any(|s| s.title.as_deref() == Some(first.as_str())) {
+            break spans;
+        }
+        assert!(std::time::Instant::now() < deadline, "the first xterm's span never arrived");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let employee =
+        server.store().user_by_email(server.company, "grace@test.example").await.unwrap().unwrap();
+    assert!(spans.iter().all(|s| s.device_id == device && s.employee_id == employee.id));
+    assert!(spans.iter().all(|s| s.title.as_deref() != Some(second.as_str())), "still open");
+    app.wait_for_text("#last-sync", "just now").await;
+    app.screenshot("agent-status").await;
+    app.close().await;
+    drop(desktop);
+}
