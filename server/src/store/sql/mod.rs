@@ -25,6 +25,9 @@ use crate::domain::subscription::{DAY_MS, Subscription, SubscriptionStatus};
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// SQLite runs one writer at a time; writers that queue here wait in order instead of
+    /// polling the busy handler (whose sleeps made the slowest batches wait hundreds of ms).
+    ingest_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The scale backend.
@@ -45,7 +48,7 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
-        let store = Self { pool };
+        let store = Self { pool, ingest_lock: Default::default() };
         store.check_settings().await?;
         Ok(store)
     }
@@ -71,7 +74,18 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    async fn ingest_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        Some(self.ingest_lock.clone().lock_owned().await)
+    }
+}
+
 impl PgStore {
+    /// PostgreSQL runs concurrent writers itself: no queue.
+    async fn ingest_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        None
+    }
+
     /// Connects to PostgreSQL.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url)
@@ -807,6 +821,7 @@ macro_rules! sql_store {
                 batch: &BatchRequest,
                 meta: &BatchMeta,
             ) -> Result<IngestOutcome, StoreError> {
+                let _turn = self.ingest_turn().await;
                 let mut tx = self.pool.begin().await?;
                 // Claim the batch id first. Under concurrency the loser waits for the winner's
                 // commit, then finds its row and answers from it.
