@@ -15,15 +15,16 @@
 
 mod commands;
 mod logging;
+mod text;
 mod tray;
 mod window;
 
 use std::sync::Arc;
+use worktrail_agent_core::SystemClock;
 use worktrail_agent_core::agent::service::{self, AgentHandle};
 use worktrail_agent_core::agent::{Agent, Probes};
 use worktrail_agent_core::config::{AgentConfig, default_data_dir};
 use worktrail_agent_core::secrets::{Secrets, open_store};
-use worktrail_agent_core::{AgentStatus, SystemClock};
 
 /// The argument that keeps the window closed at start.
 const TRAY_ONLY: &str = "--tray-only";
@@ -89,20 +90,4 @@ fn main() -> anyhow::Result<()> {
         _ => {}
     });
     Ok(())
-}
-
-/// The status line shown in the tray menu and its tooltip.
-pub(crate) fn status_line(s: &AgentStatus, state: service::TrayState) -> String {
-    use service::TrayState as T;
-    let company = s.enrollment.as_ref().map(|e| e.company_name.as_str()).unwrap_or_default();
-    match state {
-        T::NotEnrolled => "Not set up yet: open Worktrail to connect".into(),
-        T::Tracking => format!("Tracking for {company}"),
-        T::Paused => "Paused: nothing is recorded".into(),
-        T::Offline => "Tracking, offline: kept on this computer until the server answers".into(),
-        T::Blocked => match &s.blocked {
-            Some(b) => format!("Stopped: {} ({})", b.message, b.code),
-            None => "Stopped by the server".into(),
-        },
-    }
 }

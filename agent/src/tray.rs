@@ -88,10 +88,13 @@ pub fn refresh_now(app: &AppHandle) {
 }
 
 fn show(tray: &TrayIcon, items: &Items, s: &Snapshot, shown: &mut Option<TrayState>) {
-    let line = crate::status_line(&s.status, s.state);
+    let line = crate::text::status_line(&s.status, s.state);
     let _ = items.status.set_text(&line);
     let _ = tray.set_tooltip(Some(format!("Worktrail: {line}")));
-    let _ = items.last_sync.set_text(format!("Last sync: {}", ago(s.status.queue.last_sync_ms)));
+    let _ = items.last_sync.set_text(format!(
+        "Last sync: {}",
+        crate::text::ago(s.status.queue.last_sync_ms, crate::text::now_ms())
+    ));
     let q = &s.status.queue;
     let _ = items.queue.set_text(match q.records {
         0 => "Queue: empty".to_owned(),
@@ -117,20 +120,6 @@ fn show(tray: &TrayIcon, items: &Items, s: &Snapshot, shown: &mut Option<TraySta
             Err(e) => tracing::error!(error = %e, "tray icon"),
         }
         *shown = Some(s.state);
-    }
-}
-
-/// "12 s ago", "3 min ago", "2 h ago", "never".
-fn ago(ms: Option<i64>) -> String {
-    let Some(ms) = ms else { return "never".into() };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    let secs = ((now - ms) / 1000).max(0);
-    match secs {
-        0..60 => format!("{secs} s ago"),
-        60..3600 => format!("{} min ago", secs / 60),
-        _ => format!("{} h ago", secs / 3600),
     }
 }
 
