@@ -172,19 +172,21 @@ async fn invite_page(
             minijinja::context! { nav => "", token => token, email => inv.email },
         )?
         .into_response()),
-        None => Ok((
-            StatusCode::NOT_FOUND,
-            render(
-                "message.html",
-                Message {
-                    heading: "This invitation cannot be used".into(),
-                    lines: vec!["It was used already or has expired. Ask for a new one.".into()],
-                    ..Default::default()
-                },
-            )?,
-        )
-            .into_response()),
+        None => unusable_invitation(),
     }
+}
+
+/// The answer for an invitation link that was used already or has expired.
+fn unusable_invitation() -> Result<Response, ApiError> {
+    let page = render(
+        "message.html",
+        Message {
+            heading: "This invitation cannot be used".into(),
+            lines: vec!["It was used already or has expired. Ask for a new one.".into()],
+            ..Default::default()
+        },
+    )?;
+    Ok((StatusCode::NOT_FOUND, page).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -211,18 +213,7 @@ async fn accept(
         .await
         .map_err(ApiError::internal)?;
     if !s.store.accept_invitation(&hash, &phc, s.now_ms()).await? {
-        return Ok((
-            StatusCode::NOT_FOUND,
-            render(
-                "message.html",
-                Message {
-                    heading: "This invitation cannot be used".into(),
-                    lines: vec!["It was used already or has expired. Ask for a new one.".into()],
-                    ..Default::default()
-                },
-            )?,
-        )
-            .into_response());
+        return unusable_invitation();
     }
     Ok(Redirect::to("/login").into_response())
 }
