@@ -33,6 +33,7 @@ mod agent_sync;
 mod agent_tray;
 mod agent_x11;
 mod hostile_input;
+mod isolation;
 mod jobs;
 mod portal_access;
 mod portal_auth;
