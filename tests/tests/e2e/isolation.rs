@@ -117,7 +117,7 @@ async fn build_world(s: &TestServer, rng: &mut StdRng) -> HashMap<CompanyId, Ten
                             tenant.apps.insert(app.clone());
                         }
                         RecordBody::WebsiteSpan { domain, .. } => {
-                            drop(tenant.sites.insert(domain.clone()))
+                            tenant.sites.insert(domain.clone());
                         }
                         RecordBody::Screenshot { .. } => tenant.shots.push(r.id),
                         _ => {}
