@@ -383,5 +383,8 @@ pub mod agent;
 // ---- real browser for the portal (issue 6: web portal) ----------------------------------------
 pub mod browser;
 
+// ---- the browser extension in a real Chromium (issue 10: websites) ----------------------------
+pub mod extension;
+
 // ---- the tray app's window over WebDriver (issue 4: tray agent) --------------------------------
 pub mod tray;

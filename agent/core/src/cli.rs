@@ -3,7 +3,7 @@
 //! flags or the environment and go straight into the secret store; they are never printed.
 
 use crate::agent::{Agent, AgentStatus, Probes};
-use crate::clock::SystemClock;
+use crate::clock::{Clock, SystemClock};
 use crate::config::{AgentConfig, default_data_dir};
 use crate::secrets::{Secrets, open_store};
 use anyhow::Context;
@@ -48,6 +48,8 @@ enum Command {
     },
     /// Sends everything queued now.
     SyncNow,
+    /// Lets a browser extension pair with the running agent for the next two minutes.
+    PairBrowser,
     /// Shows what the agent would record right now; with `--screenshots DIR`, writes the
     /// processed (downscaled, blurred if the policy says so) screenshots there.
     Probe {
@@ -139,6 +141,18 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
             out(&serde_json::to_string(&report)?);
         }
         Command::Probe { screenshots } => probe(&dir, screenshots).await?,
+        Command::PairBrowser => {
+            let config = AgentConfig::load_or_create(&dir)?;
+            let pairings = crate::websites::pairing::Pairings::new(&dir);
+            let until = pairings.open_window(SystemClock.now_ms())?;
+            let until = jiff::Timestamp::from_millisecond(until).map(|t| t.to_string());
+            out(&format!(
+                "pairing open until {}: open the Worktrail extension's options in your browser \
+                 (agent port {}) and choose \"Pair\"",
+                until.unwrap_or_default(),
+                config.extension_port
+            ));
+        }
     }
     Ok(())
 }

@@ -34,6 +34,13 @@ pub struct AgentConfig {
     pub device_id: DeviceId,
     /// Set once enrolled.
     pub enrollment: Option<Enrollment>,
+    /// Loopback port the browser extension reports to (0: no listener).
+    #[serde(default = "default_extension_port")]
+    pub extension_port: u16,
+}
+
+fn default_extension_port() -> u16 {
+    crate::websites::DEFAULT_PORT
 }
 
 impl AgentConfig {
@@ -55,7 +62,11 @@ impl AgentConfig {
         match std::fs::read(Self::path(dir)) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(std::io::Error::other),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let config = Self { device_id: DeviceId::new(), enrollment: None };
+                let config = Self {
+                    device_id: DeviceId::new(),
+                    enrollment: None,
+                    extension_port: default_extension_port(),
+                };
                 config.save(dir)?;
                 Ok(config)
             }

@@ -6,7 +6,8 @@
 //! leaves memory; [`queue`] is the durable local SQLite queue (one owner thread); [`sync`] moves
 //! the queue to the server; [`secrets`] keeps the company key and device token out of files and
 //! logs; [`agent`] ties them into step functions (`sample_once`, `sync_once`) and the run loop
-//! that the headless `worktrail-agentd` and the tray app both drive.
+//! that the headless `worktrail-agentd` and the tray app both drive. [`websites`] adds the sites,
+//! from a browser extension on loopback joined to the active window.
 
 pub mod agent;
 pub mod cli;
@@ -18,6 +19,7 @@ pub mod queue;
 pub mod sampler;
 pub mod secrets;
 pub mod sync;
+pub mod websites;
 
 pub use agent::{Agent, AgentStatus};
 pub use clock::{Clock, ManualClock, SystemClock};

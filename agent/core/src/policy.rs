@@ -109,6 +109,20 @@ impl CompiledPolicy {
         verdict
     }
 
+    /// The verdict of the domain rules on a website's domain: `Drop` wins over `Redact`.
+    pub fn judge_domain(&self, domain: &str) -> Verdict {
+        let mut verdict = Verdict::Keep;
+        for rule in self.rules.iter().filter(|r| r.target == RuleTarget::Domain) {
+            if rule.pattern.matches(domain) {
+                match rule.action {
+                    RuleAction::Drop => return Verdict::Drop,
+                    RuleAction::Redact => verdict = Verdict::Redact,
+                }
+            }
+        }
+        verdict
+    }
+
     /// True when `now_ms` falls inside the weekly schedule (always, when it is empty).
     pub fn in_schedule(&self, now_ms: i64) -> bool {
         if self.policy.schedule.is_empty() {
@@ -173,6 +187,18 @@ mod tests {
         ]);
         assert_eq!(p.judge_window("xterm", None, "secret"), Verdict::Drop);
         assert_eq!(p.judge_window("code", None, "secret"), Verdict::Redact);
+    }
+
+    #[test]
+    fn domain_rules_match_domains_only() {
+        let p = with_rules(&[
+            (RuleTarget::Domain, "bank.example", RuleAction::Drop),
+            (RuleTarget::Domain, "*.health.*", RuleAction::Redact),
+        ]);
+        assert_eq!(p.judge_domain("online.BANK.example"), Verdict::Drop);
+        assert_eq!(p.judge_domain("my.health.example"), Verdict::Redact);
+        assert_eq!(p.judge_domain("docs.example"), Verdict::Keep);
+        assert_eq!(p.judge_window("bank.example", None, "bank.example"), Verdict::Keep);
     }
 
     #[test]

@@ -40,3 +40,4 @@ mod portal_auth;
 mod portal_browser;
 mod portal_data;
 mod store_conformance;
+mod websites;

@@ -130,6 +130,16 @@ impl Capture {
         Ok(n)
     }
 
+    /// Where browser extensions' tab reports go (see [`crate::websites`]).
+    pub fn tabs(&self) -> Arc<crate::websites::tabs::Tabs> {
+        self.sampler.tabs()
+    }
+
+    /// The clock samples are taken by.
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
+    }
+
     /// Stops capture: closes open spans and the session and writes them.
     pub async fn stop(&mut self) -> Result<usize, QueueError> {
         let records = self.sampler.stop(self.clock.now_ms());

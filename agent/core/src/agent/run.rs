@@ -6,12 +6,32 @@ use super::{Agent, AgentError};
 use std::time::Duration;
 
 impl Agent {
+    /// Starts the browser extension's loopback listener on the configured port (`None` when
+    /// it is off, or the port is taken: that costs the sites, not the rest of the capture). It
+    /// serves until the returned value is dropped.
+    pub fn listen_for_browsers(
+        &self,
+    ) -> impl Future<Output = Option<crate::websites::Listener>> + Send + 'static {
+        let port = self.config.extension_port;
+        let ext = crate::websites::Extensions::of(self);
+        async move {
+            if port == 0 {
+                return None;
+            }
+            crate::websites::listen(ext, port)
+                .await
+                .inspect_err(|e| tracing::warn!(port, error = %e, "no browser extension listener"))
+                .ok()
+        }
+    }
+
     /// Captures and syncs until `shutdown` completes.
     pub async fn run(&mut self, shutdown: impl Future<Output = ()>) -> Result<(), AgentError> {
         // Start under the server's current policy, not the cached one.
         if let Err(e) = self.syncer.refresh_policy().await {
             tracing::warn!(error = %e, "could not fetch the policy; using the last one known");
         }
+        let _listener = self.listen_for_browsers().await;
         let capture = &mut self.capture;
         let syncer = &mut self.syncer;
         let capture_loop = async {

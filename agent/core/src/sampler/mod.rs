@@ -1,6 +1,7 @@
 //! The sampler turns one sample per second (the policy's interval) into records: app spans
-//! (heartbeat-merged), idle spans past the policy threshold, work sessions split on long idle,
-//! lock or stop, and per-minute activity.
+//! (heartbeat-merged), website spans (the browser extensions' reports joined to the active
+//! window, see [`crate::websites`]), idle spans past the policy threshold, work sessions split on
+//! long idle, lock or stop, and per-minute activity.
 //!
 //! It is a pure step machine: [`Sampler::sample_once`] reads the probes once at the time it is
 //! given and returns the records that closed. Privacy rules are applied here, before a sample
@@ -13,8 +14,10 @@ pub mod spans;
 
 use crate::policy::{CompiledPolicy, REDACTED, Verdict};
 use crate::probe::{IdleProbe, IdleState, WindowProbe};
+use crate::websites::{join, spans::SiteSpans, tabs::Tabs};
 use activity::ActivityMinutes;
 use spans::{SpanTracker, WindowKey};
+use std::sync::Arc;
 use worktrail_shared::api::{RecordBody, SessionEnd};
 use worktrail_shared::limits::{MAX_SPAN_MS, MAX_TEXT_BYTES};
 
@@ -22,7 +25,7 @@ use worktrail_shared::limits::{MAX_SPAN_MS, MAX_TEXT_BYTES};
 pub const SUSPEND_GAP_MS: i64 = 60_000;
 
 /// Cuts a text to the wire's limit at a character boundary, so no record is ever refused.
-fn clip(mut s: String) -> String {
+pub(crate) fn clip(mut s: String) -> String {
     if s.len() > MAX_TEXT_BYTES {
         let mut end = MAX_TEXT_BYTES;
         while !s.is_char_boundary(end) {
@@ -38,6 +41,9 @@ pub struct Sampler {
     window: Box<dyn WindowProbe>,
     idle: Box<dyn IdleProbe>,
     spans: SpanTracker,
+    /// Website spans, from the extensions' reports joined to the active window.
+    sites: SiteSpans,
+    tabs: Arc<Tabs>,
     activity: ActivityMinutes,
     /// Start of the current idle period (the last input), while idle.
     idle_since: Option<i64>,
@@ -67,6 +73,8 @@ impl Sampler {
             window,
             idle,
             spans: SpanTracker::default(),
+            sites: SiteSpans::default(),
+            tabs: Arc::default(),
             activity: ActivityMinutes::default(),
             idle_since: None,
             session_start: None,
@@ -84,6 +92,16 @@ impl Sampler {
     /// The window being recorded right now (after the privacy rules), if any.
     pub fn current_window(&self) -> Option<&WindowKey> {
         self.spans.current()
+    }
+
+    /// Where browser extensions' tab reports go (the loopback listener writes, samples read).
+    pub fn tabs(&self) -> Arc<Tabs> {
+        self.tabs.clone()
+    }
+
+    /// Closes the open app and website spans at `end_ms`.
+    fn close_spans(&mut self, end_ms: i64) -> Vec<RecordBody> {
+        self.spans.close(end_ms).into_iter().chain(self.sites.close(end_ms)).collect()
     }
 
     fn note_probe<T>(&mut self, what: &str, r: Result<T, crate::probe::ProbeError>) -> Option<T> {
@@ -137,7 +155,7 @@ impl Sampler {
         // Idle transitions.
         match self.idle_since {
             None if now_ms - last_input >= threshold => {
-                out.extend(self.spans.close(last_input));
+                out.extend(self.close_spans(last_input));
                 self.idle_since = Some(last_input);
             }
             Some(since) if now_ms - last_input < threshold => {
@@ -163,7 +181,7 @@ impl Sampler {
         }
         if locked {
             let end = self.idle_since.unwrap_or(now_ms);
-            out.extend(self.spans.close(end));
+            out.extend(self.close_spans(end));
             out.extend(self.end_session(end, SessionEnd::Lock));
             out.extend(self.activity.flush());
             return out;
@@ -175,21 +193,24 @@ impl Sampler {
         // Active: the window, through the privacy rules.
         let window_result = self.window.active_window();
         let window = self.note_probe("window", window_result).flatten();
-        let key =
-            window.and_then(|w| match policy.judge_window(&w.app, w.exe.as_deref(), &w.title) {
-                Verdict::Drop => None,
-                Verdict::Redact => Some(WindowKey {
-                    app: clip(w.app),
-                    exe: w.exe.map(clip),
-                    title: Some(REDACTED.into()),
-                }),
-                Verdict::Keep => Some(WindowKey {
-                    app: clip(w.app),
-                    exe: w.exe.map(clip),
-                    title: Some(clip(w.title)).filter(|t| !t.is_empty()),
-                }),
-            });
+        let mut site = join::SiteOutcome::default();
+        let key = window.and_then(|w| {
+            let verdict = policy.judge_window(&w.app, w.exe.as_deref(), &w.title);
+            site = join::site_of(&w, &verdict, &self.tabs, now_ms, policy);
+            // A hidden site hides the browser window's title too: it shows the page.
+            if verdict == Verdict::Drop {
+                return None;
+            }
+            let hide = verdict == Verdict::Redact || site.hide_window_title;
+            let title = if hide { REDACTED.into() } else { clip(w.title) };
+            Some(WindowKey {
+                app: clip(w.app),
+                exe: w.exe.map(clip),
+                title: Some(title).filter(|t| !t.is_empty()),
+            })
+        });
         out.extend(self.spans.observe(now_ms, key, max_span));
+        out.extend(self.sites.observe(now_ms, site.site, max_span));
         match self.session_start {
             None => self.session_start = Some(now_ms),
             Some(start) if now_ms - start >= MAX_SPAN_MS => {
@@ -220,7 +241,7 @@ impl Sampler {
 
     fn stop_with(&mut self, now_ms: i64, reason: SessionEnd) -> Vec<RecordBody> {
         let mut out = Vec::new();
-        out.extend(self.spans.close(now_ms));
+        out.extend(self.close_spans(now_ms));
         let end = match self.idle_since.take() {
             Some(since) => {
                 if now_ms > since {

@@ -1,0 +1,96 @@
+//! The real extension in a real Chromium: two pages one after the other, and a private window.
+
+use super::*;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_pages_opened_one_after_the_other_become_domain_only_spans_with_their_durations() {
+    let (server, mut desktop, a, ext, listener) = rig().await;
+    let pages = PageServer::start();
+    // The extension as shipped: packaged by the README's script, unpacked, loaded.
+    let packaged = tempfile::tempdir().unwrap();
+    let (chrome_zip, _) = extension::package(packaged.path());
+    let unpacked = packaged.path().join("unpacked");
+    extension::unpack(&chrome_zip, &unpacked);
+    let browser = launch_from(&desktop, &ext, &listener, &unpacked).await;
+    let sampling = sample_in_background(a);
+
+    browser.open(&pages.url("alpha", "/reports/q3?token=s3cret#top"));
+    pages.wait_served("alpha", "/reports/q3?token=s3cret", LOAD);
+    let t_alpha = wait_active(&desktop, "Page alpha").await;
+    hold_until(t_alpha + 6_000).await;
+    browser.open(&pages.url("beta", "/inbox/42?q=private+words"));
+    pages.wait_served("beta", "/inbox/42?q=private+words", LOAD);
+    let t_beta = wait_active(&desktop, "Page beta").await;
+    hold_until(t_beta + 4_000).await;
+    // Another application takes the focus: the browser's time ends.
+    desktop = tokio::task::spawn_blocking(move || {
+        desktop.open_xterm("elsewhere");
+        desktop
+    })
+    .await
+    .unwrap();
+    let t_away = now();
+    hold_until(t_away + 1_500).await;
+    sampling.finish().await;
+
+    let rows = site_rows(&server).await;
+    let (alpha, beta) = ("alpha.localhost".to_owned(), "beta.localhost".to_owned());
+    assert_about("alpha", total_ms(&rows, &alpha), t_beta - t_alpha);
+    assert_about("beta", total_ms(&rows, &beta), t_away - t_beta);
+    for (domain, url, title, browser_app, source, ..) in &rows {
+        assert!(domain == &alpha || domain == &beta, "only the two sites: {rows:?}");
+        assert_eq!(url, &None, "the default policy keeps no URL: {rows:?}");
+        assert!(!domain.contains(['/', '?', ':']), "a bare host name: {domain}");
+        assert_eq!(source, "extension");
+        assert_eq!(browser_app.as_deref(), Some("Chromium-browser"));
+        let t = title.as_deref().unwrap_or("");
+        assert!(t == "Page alpha" || t == "Page beta", "page title: {t:?}");
+    }
+    let text = format!("{rows:?}");
+    for secret in ["s3cret", "reports", "inbox", "private", "#top"] {
+        assert!(!text.contains(secret), "{secret:?} reached the server: {text}");
+    }
+    drop(browser);
+    drop(desktop);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incognito_window_sends_nothing_and_its_time_goes_to_no_site() {
+    let (server, desktop, a, ext, listener) = rig().await;
+    let pages = PageServer::start();
+    let browser = launch(&desktop, &ext, &listener).await;
+    let sampling = sample_in_background(a);
+
+    browser.open(&pages.url("alpha", "/"));
+    pages.wait_served("alpha", "/", LOAD);
+    let t_alpha = wait_active(&desktop, "Page alpha").await;
+    hold_until(t_alpha + 3_000).await;
+    browser.open_incognito(&pages.url("incognito", "/hidden?who=me"));
+    pages.wait_served("incognito", "/hidden?who=me", LOAD);
+    let t_private = wait_active(&desktop, "Page incognito").await;
+    // While the private window is in front, the extension has nothing to say but "nothing".
+    let tabs = ext.tabs.clone();
+    for _ in 0..20 {
+        let view = tabs.current(Family::Chromium, now());
+        assert!(
+            matches!(view, TabView::Nothing),
+            "in front of a private window the agent knows of no tab, not {view:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let t_end = now();
+    sampling.finish().await;
+
+    let rows = site_rows(&server).await;
+    assert!(
+        rows.iter().all(
+            |r| !format!("{r:?}").contains("incognito") && !format!("{r:?}").contains("hidden")
+        ),
+        "nothing of the private window: {rows:?}"
+    );
+    // Its time went to no site: alpha's span ended when the private window took the focus.
+    assert_about("alpha", total_ms(&rows, "alpha.localhost"), t_private - t_alpha);
+    assert!(t_end - t_private >= 4_000, "the private window was in front for a while");
+    // Heartbeats during that time (if any) said "nothing" too.
+    assert!(matches!(tabs.current(Family::Chromium, now()), TabView::Nothing));
+    drop(browser);
+}
