@@ -98,7 +98,7 @@ impl TrayApp {
                 panic!("start tauri-driver ({e}): scripts/test installs it with cargo install")
             });
         let driver = Group(driver);
-        let client = open_session(port, &app).await.unwrap_or_else(|e| {
+        let client = open_session(port, native, &app).await.unwrap_or_else(|e| {
             panic!("{e}\ndriver log:\n{}", std::fs::read_to_string(&log).unwrap_or_default())
         });
         Self { client, _driver: driver, data_dir, _home: home }
@@ -221,14 +221,17 @@ fn free_port() -> u16 {
     l.local_addr().expect("local addr").port()
 }
 
-async fn open_session(port: u16, app: &Path) -> Result<Client, String> {
-    // tauri-driver listens a moment after it starts.
+async fn open_session(port: u16, native: u16, app: &Path) -> Result<Client, String> {
+    // tauri-driver and the WebKitWebDriver it starts listen a moment after they start, and
+    // tauri-driver does not wait for the latter before forwarding a session request.
     let deadline = Instant::now() + START;
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if Instant::now() > deadline {
-            return Err(format!("tauri-driver not listening on {port} within {START:?}"));
+    for p in [port, native] {
+        while std::net::TcpStream::connect(("127.0.0.1", p)).is_err() {
+            if Instant::now() > deadline {
+                return Err(format!("no WebDriver listening on {p} within {START:?}"));
+            }
+            tokio::time::sleep(POLL).await;
         }
-        tokio::time::sleep(POLL).await;
     }
     let caps = json!({ "tauri:options": { "application": app } });
     let serde_json::Value::Object(caps) = caps else { unreachable!("a JSON object literal") };

@@ -7,7 +7,7 @@ use std::time::Duration;
 use worktrail_agent_core::config::AgentConfig;
 use worktrail_shared::policy::{Policy, ScreenshotPolicy};
 use worktrail_shared::secret::CompanyKey;
-use worktrail_tests::agent::XDesktop;
+use worktrail_tests::agent::{XDesktop, wait_for};
 use worktrail_tests::tray::TrayApp;
 use worktrail_tests::{Backend, TestServer};
 
@@ -101,6 +101,17 @@ async fn enrolling_through_the_window_turns_the_status_to_tracking_and_the_serve
     assert!(spans.iter().all(|s| s.device_id == device && s.employee_id == employee.id));
     assert!(spans.iter().all(|s| s.title.as_deref() != Some(second.as_str())), "still open");
     app.wait_for_text("#last-sync", "just now").await;
+    // The app logs to its rolling file in the data dir, and never the company key.
+    let logs = app.data_dir.path().join("logs");
+    let log = wait_for("the enrolment in the log file", Duration::from_secs(10), || {
+        let text: String = std::fs::read_dir(&logs)
+            .ok()?
+            .flatten()
+            .filter_map(|f| std::fs::read_to_string(f.path()).ok())
+            .collect();
+        text.contains("enrolled").then_some(text)
+    });
+    assert!(!log.contains(server.company_key.expose()), "the company key is in the log");
     app.screenshot("agent-status").await;
     app.close().await;
     drop(desktop);
