@@ -6,7 +6,9 @@
 //! *that* browser family's extension is used (a tab reported while another application is in front
 //! counts for nothing). A fresh report wins over the window title; the title is read only when no
 //! extension has spoken recently, and never when a privacy rule hid the title. Domain rules drop or
-//! redact the site, and then the browser window's title (which shows the page) is hidden as well.
+//! redact the site, and then the browser window's title (which shows the page) is hidden as well;
+//! so is the title of a browser window the extension cannot see (private windows, where the
+//! browser never runs it).
 
 use super::site::{self, SiteUrl};
 use super::tabs::{TabView, Tabs};
@@ -35,7 +37,8 @@ pub struct SiteKey {
 pub struct SiteOutcome {
     /// The site to attribute this sample to.
     pub site: Option<SiteKey>,
-    /// A domain rule matched: the window's title must not be kept either.
+    /// The window's title must not be kept either: a domain rule matched, or the window is a
+    /// private one.
     pub hide_window_title: bool,
 }
 
@@ -55,7 +58,9 @@ pub fn site_of(
         return SiteOutcome::default();
     };
     let (url, title, source) = match tabs.current(family, now_ms) {
-        TabView::Nothing => return SiteOutcome::default(),
+        // The browser is in front, yet its extension sees none of its windows focused: the
+        // window is one it may not see — a private window. Its title (the page's) is not kept.
+        TabView::Nothing => return SiteOutcome { site: None, hide_window_title: true },
         TabView::Tab(tab) => match site::parse_url(&tab.url) {
             Some(url) => (url, tab.title, SiteSource::Extension),
             None => return SiteOutcome::default(),
@@ -166,7 +171,8 @@ mod tests {
         let tabs = Tabs::default();
         tabs.report(Family::Chromium, None, 0);
         let w = window("Chromium", "secret.example.org/x - Chromium");
-        assert_eq!(site_of(&w, &Verdict::Keep, &tabs, 0, &policy(false, &[])).site, None);
+        let out = site_of(&w, &Verdict::Keep, &tabs, 0, &policy(false, &[]));
+        assert_eq!((out.site, out.hide_window_title), (None, true), "a private window");
         // Browser pages reported by the extension are not websites either.
         let tabs = reported("chrome://settings", "Settings");
         assert_eq!(site_of(&w, &Verdict::Keep, &tabs, 0, &policy(false, &[])).site, None);

@@ -87,6 +87,17 @@ async fn an_incognito_window_sends_nothing_and_its_time_goes_to_no_site() {
         ),
         "nothing of the private window: {rows:?}"
     );
+    // Nor is the private window's title (its page's title) kept in the app spans.
+    let apps = server.store().app_spans(server.company, 0, i64::MAX).await.unwrap();
+    let titles: Vec<_> = apps.iter().filter_map(|s| s.title.as_deref()).collect();
+    assert!(
+        titles.iter().any(|t| t.starts_with("Page alpha")),
+        "the normal window's title is kept: {titles:?}"
+    );
+    assert!(
+        !titles.iter().any(|t| t.contains("incognito")),
+        "a private window's title: {titles:?}"
+    );
     // Its time went to no site: alpha's span ended when the private window took the focus.
     assert_about("alpha", total_ms(&rows, "alpha.localhost"), t_private - t_alpha);
     assert!(t_end - t_private >= 4_000, "the private window was in front for a while");
