@@ -49,6 +49,21 @@ async fn two_pages_opened_one_after_the_other_become_domain_only_spans_with_thei
     for secret in ["s3cret", "reports", "inbox", "private", "#top"] {
         assert!(!text.contains(secret), "{secret:?} reached the server: {text}");
     }
+    // The employee's own day in the portal lists both as top sites, by domain.
+    let logins = server.seed_logins().await;
+    let me = server.signed_in(&logins.employee).await;
+    let date = jiff::Timestamp::from_millisecond(t_alpha).unwrap().strftime("%Y-%m-%d");
+    let resp = me.get(server.url(&format!("/api/v1/me/day?date={date}"))).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let day: serde_json::Value = resp.json().await.unwrap();
+    let top: Vec<_> = day["top_sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["key"].as_str().unwrap().to_owned(), t["secs"].as_i64().unwrap()))
+        .collect();
+    assert!(top.iter().any(|(k, s)| k == "alpha.localhost" && *s >= 4), "{top:?}");
+    assert!(top.iter().any(|(k, s)| k == "beta.localhost" && *s >= 2), "{top:?}");
     drop(browser);
     drop(desktop);
 }
