@@ -1,5 +1,6 @@
 //! The loopback listener as callers other than the browser see it, the join with the active
-//! window, and the listener in the running `worktrail-agentd`.
+//! window, the listener in the running `worktrail-agentd`, and the window-title guess without
+//! any extension (browser windows played by xterms with Chromium's window class).
 
 use super::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -174,6 +175,33 @@ async fn the_running_agentd_listens_on_its_configured_port_and_pairs_after_pair_
     let (domain, url, _, _, source, start, end) = &rows[0];
     assert_eq!((domain.as_str(), url, source.as_str()), ("delta.example", &None, "extension"));
     assert!(*start >= t_report - 1_000 && end - start >= 2_000, "{rows:?}");
+    let _ = fake.kill();
+    let _ = fake.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_extension_a_browser_title_showing_a_host_gives_a_site_marked_as_a_guess() {
+    let (server, desktop, a, _ext, _listener) = rig().await;
+    // A browser window (as the probes see Chromium) whose title shows the address, and no
+    // extension has ever reported.
+    let title = "docs.example.org/guide/intro?lang=en - Chromium";
+    let mut fake = desktop
+        .command("xterm")
+        .args(["-class", "Chromium-browser", "-T", title, "-e", "sleep", "3600"])
+        .spawn()
+        .expect("start the browser-like window");
+    let t_front = wait_active(&desktop, title).await;
+    let sampling = sample_in_background(a);
+    hold_until(t_front + 3_000).await;
+    sampling.finish().await;
+
+    let rows = site_rows(&server).await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let (domain, url, _, browser, source, start, end) = &rows[0];
+    assert_eq!((domain.as_str(), source.as_str()), ("docs.example.org", "title"));
+    assert_eq!(url, &None, "a title never gives a URL");
+    assert_eq!(browser.as_deref(), Some("Chromium-browser"));
+    assert!(end - start >= 2_000, "{rows:?}");
     let _ = fake.kill();
     let _ = fake.wait();
 }
