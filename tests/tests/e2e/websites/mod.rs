@@ -2,9 +2,11 @@
 //! the real agent core's loopback listener, joined to the real active window, synced to a port-0
 //! server. Durations are checked against the moments the test's own page server served the pages.
 //! This module holds the rig; the tests are in `browser` (the real extension in Chromium),
-//! `listener` (the loopback edge and the active-window join) and `package` (the store archives).
+//! `firefox` (the packaged `.xpi` in Firefox ESR), `listener` (the loopback edge and the
+//! active-window join) and `package` (the store archives).
 
 mod browser;
+mod firefox;
 mod listener;
 mod package;
 

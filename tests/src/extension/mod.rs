@@ -7,6 +7,8 @@
 //! a second `chromium` call with the same profile hands the URL to the running browser. Dropping
 //! the fixture kills the browser's whole process group. Waits poll against a deadline.
 
+pub mod firefox;
+
 use crate::agent::XDesktop;
 use std::io::{Read, Write};
 use std::net::TcpListener;
