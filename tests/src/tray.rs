@@ -17,6 +17,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use worktrail_agent_core::config::AgentConfig;
 
 /// How long any wait for the window may take.
 pub const WAIT: Duration = Duration::from_secs(30);
@@ -77,6 +78,10 @@ impl TrayApp {
         let app = app_binary();
         assert!(app.exists(), "{} is missing", app.display());
         let data_dir = tempfile::tempdir().expect("data dir");
+        // No browser extension listener: the fixed default port belongs to no test.
+        let mut config = AgentConfig::load_or_create(data_dir.path()).expect("agent.json");
+        config.extension_port = 0;
+        config.save(data_dir.path()).expect("save agent.json");
         let home = tempfile::tempdir().expect("home");
         let (port, native) = (free_port(), free_port());
         let log = home.path().join("driver.log");

@@ -258,6 +258,8 @@ async fn serve(
     current_app: Arc<Mutex<Option<String>>>,
     nudge: Arc<Notify>,
 ) {
+    // The browser extension reports tabs to the tray app as it does to `worktrail-agentd run`.
+    let _listener = agent.listen_for_browsers().await;
     {
         let (mut core, capture) = agent.split();
         let capture_loop = async {
