@@ -367,16 +367,17 @@ impl OwnerView {
             .collect();
         let rows = self.store.owner_companies().await?;
         let mut plan_mix = BTreeMap::new();
-        let (mut trials, mut converted) = (0, 0);
         for r in &rows {
             *plan_mix.entry(r.plan_code.clone()).or_insert(0) += 1;
-            let history = self.store.subscription_history(r.id).await?;
-            let trialled = history.iter().any(|(_, s, _)| *s == SubscriptionStatus::Trialing);
-            trials += i64::from(trialled);
-            converted += i64::from(
-                trialled && history.iter().any(|(_, s, _)| *s == SubscriptionStatus::Active),
-            );
         }
+        let mut seen: BTreeMap<CompanyId, (bool, bool)> = BTreeMap::new();
+        for (company, status) in self.store.statuses_seen().await? {
+            let e = seen.entry(company).or_default();
+            e.0 |= status == SubscriptionStatus::Trialing;
+            e.1 |= status == SubscriptionStatus::Active;
+        }
+        let trials = seen.values().filter(|(t, _)| *t).count() as i64;
+        let converted = seen.values().filter(|(t, a)| *t && *a).count() as i64;
         Ok(Reports { days, plan_mix, trials, converted })
     }
 

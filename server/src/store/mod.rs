@@ -373,6 +373,8 @@ pub trait OwnerStore: Send + Sync + 'static {
     ) -> Result<Vec<(String, UsageSummary)>, StoreError>;
     /// The company's keys (prefixes and dates only).
     async fn company_keys(&self, company: CompanyId) -> Result<Vec<KeyRow>, StoreError>;
+    /// Every status each company's subscription has had (for trial conversion).
+    async fn statuses_seen(&self) -> Result<Vec<(CompanyId, SubscriptionStatus)>, StoreError>;
     /// Moves the company (and its subscription) to another plan.
     async fn set_company_plan(&self, company: CompanyId, plan: PlanId) -> Result<(), StoreError>;
 }

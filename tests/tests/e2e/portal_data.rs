@@ -201,7 +201,35 @@ async fn the_policy_form_saves_rules_and_schedule_that_agents_receive(backend: B
     assert!(bad.text().await.unwrap().contains("weekday HH:MM-HH:MM"));
 }
 
+async fn the_owner_report_counts_plan_mix_and_trial_conversion(backend: Backend) {
+    let Some(s) = TestServer::start(backend).await else { return };
+    let l = s.seed_logins().await;
+    let (other, _) = s.add_company("Converted Co").await;
+    let owner = s.signed_in(&l.owner).await;
+    let act = owner
+        .post(s.url(&format!("/api/v1/owner/companies/{other}/actions")))
+        .json(&serde_json::json!({ "action": "activate" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(act.status(), 200);
+    let plan = owner
+        .post(s.url(&format!("/api/v1/owner/companies/{other}/actions")))
+        .json(&serde_json::json!({ "action": "change_plan", "plan": "business" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plan.status(), 200);
+    let r: serde_json::Value =
+        owner.get(s.url("/api/v1/owner/reports")).send().await.unwrap().json().await.unwrap();
+    assert_eq!((r["trials"].as_i64(), r["converted"].as_i64()), (Some(2), Some(1)), "{r}");
+    assert_eq!(r["plan_mix"], serde_json::json!({ "business": 1, "trial": 1 }));
+    let csv = owner.get(s.url("/owner/reports.csv")).send().await.unwrap().text().await.unwrap();
+    assert!(csv.starts_with("day,active_employee_days,tracked_hours,companies_reporting"));
+}
+
 both_backends!(
+    the_owner_report_counts_plan_mix_and_trial_conversion,
     the_policy_form_saves_rules_and_schedule_that_agents_receive,
     opening_an_employees_day_is_recorded_and_shown_to_them,
     deleting_a_screenshot_removes_its_time_and_its_file,

@@ -5,7 +5,7 @@ use uuid::Uuid;
 use worktrail_shared::{CompanyId, PlanId};
 
 use super::{PgStore, SqliteStore, status_of};
-use crate::domain::subscription::Subscription;
+use crate::domain::subscription::{Subscription, SubscriptionStatus};
 use crate::store::{KeyRow, OwnerCompanyRow, OwnerStore, StoreError, UsageSummary};
 
 type SummaryRow = (i64, i64, i64, i64, i64, i64, i64, i64, i64, i64);
@@ -157,6 +157,16 @@ macro_rules! owner_store {
                         revoked_at_ms: r.3,
                     })
                     .collect())
+            }
+
+            async fn statuses_seen(
+                &self,
+            ) -> Result<Vec<(CompanyId, SubscriptionStatus)>, StoreError> {
+                let rows: Vec<(Uuid, String)> =
+                    sqlx::query_as("SELECT DISTINCT company_id, status FROM subscription_events")
+                        .fetch_all(&self.pool)
+                        .await?;
+                rows.into_iter().map(|(c, s)| Ok((CompanyId(c), status_of(&s)?))).collect()
             }
 
             async fn set_company_plan(
