@@ -230,6 +230,25 @@ impl OwnerView {
         day_string(self.now_ms - n * DAY_MS)
     }
 
+    fn item(&self, r: &OwnerCompanyRow, week: UsageSummary, month: UsageSummary) -> CompanyItem {
+        CompanyItem {
+            id: r.id,
+            name: r.name.clone(),
+            status: self.status(r),
+            plan: r.plan_code.clone(),
+            seats_used: r.seats_used,
+            max_seats: r.max_seats,
+            last_sync_at_ms: r.last_sync_at_ms,
+            trial_ends_at_ms: (r.subscription.status == SubscriptionStatus::Trialing)
+                .then_some(r.subscription.trial_ends_at_ms)
+                .flatten(),
+            avg_active_7d: week.employee_days as f64 / 7.0,
+            tracked_secs_7d: week.tracked_secs,
+            avg_active_30d: month.employee_days as f64 / 30.0,
+            tracked_secs_30d: month.tracked_secs,
+        }
+    }
+
     async fn items(&self) -> Result<Vec<CompanyItem>, ApiError> {
         let rows = self.store.owner_companies().await?;
         let today = self.days_ago(0);
@@ -242,22 +261,7 @@ impl OwnerView {
             .map(|r| {
                 let w = week.get(&r.id).copied().unwrap_or_default();
                 let m = month.get(&r.id).copied().unwrap_or_default();
-                CompanyItem {
-                    id: r.id,
-                    name: r.name.clone(),
-                    status: self.status(r),
-                    plan: r.plan_code.clone(),
-                    seats_used: r.seats_used,
-                    max_seats: r.max_seats,
-                    last_sync_at_ms: r.last_sync_at_ms,
-                    trial_ends_at_ms: (r.subscription.status == SubscriptionStatus::Trialing)
-                        .then_some(r.subscription.trial_ends_at_ms)
-                        .flatten(),
-                    avg_active_7d: w.employee_days as f64 / 7.0,
-                    tracked_secs_7d: w.tracked_secs,
-                    avg_active_30d: m.employee_days as f64 / 30.0,
-                    tracked_secs_30d: m.tracked_secs,
-                }
+                self.item(r, w, m)
             })
             .collect())
     }
@@ -291,14 +295,19 @@ impl OwnerView {
             .iter()
             .find(|r| r.id == id)
             .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such company"))?;
-        let company = self
-            .items()
-            .await?
-            .into_iter()
-            .find(|c| c.id == id)
-            .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such company"))?;
-        // One entry per day of the last 30 (UTC dates), zero where no rollup exists.
+        // One entry per day of the last 30 (UTC dates), zero where no rollup exists; the 7- and
+        // 30-day figures are summed from the same rows.
         let rows = self.store.usage_days(id, &self.days_ago(29), &self.days_ago(-1)).await?;
+        let (today, week_start) = (self.days_ago(0), self.days_ago(6));
+        let sum = |from: &str| {
+            let mut s = UsageSummary::default();
+            for d in rows.iter().filter(|d| d.day.as_str() >= from && d.day <= today) {
+                s.employee_days += d.numbers.active_employees;
+                s.tracked_secs += d.numbers.tracked_secs;
+            }
+            s
+        };
+        let company = self.item(row, sum(&week_start), sum(&self.days_ago(29)));
         let days = (0..30)
             .rev()
             .map(|back| {

@@ -226,6 +226,57 @@ async fn the_owner_report_counts_plan_mix_and_trial_conversion(backend: Backend)
     assert_eq!(r["plan_mix"], serde_json::json!({ "business": 1, "trial": 1 }));
     let csv = owner.get(s.url("/owner/reports.csv")).send().await.unwrap().text().await.unwrap();
     assert!(csv.starts_with("day,active_employee_days,tracked_hours,companies_reporting"));
+    // The company page's 7- and 30-day figures agree with the dashboard's.
+    let (_, token) = s.enroll(&l.employee.0).await;
+    let now = s.clock.now_ms();
+    let rec = Record {
+        id: RecordId::new(),
+        seq: 1,
+        body: RecordBody::AppSpan {
+            start_ms: now - 30 * MIN,
+            end_ms: now - 10 * MIN,
+            app: "Code".into(),
+            exe: None,
+            title: None,
+        },
+    };
+    let batch = BatchRequest {
+        batch_id: BatchId::new(),
+        sent_at_ms: now,
+        dropped: Default::default(),
+        records: vec![rec],
+    };
+    s.post_batch(&s.company_key, &token, &batch).await.error_for_status().unwrap();
+    s.run_job(Job::Rollup).await;
+    let dash: serde_json::Value =
+        owner.get(s.url("/api/v1/owner/dashboard")).send().await.unwrap().json().await.unwrap();
+    let listed = dash["companies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == s.company.to_string())
+        .unwrap()
+        .clone();
+    let page: serde_json::Value = owner
+        .get(s.url(&format!("/api/v1/owner/companies/{}", s.company)))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for field in [
+        "tracked_secs_7d",
+        "tracked_secs_30d",
+        "avg_active_7d",
+        "avg_active_30d",
+        "seats_used",
+        "status",
+    ] {
+        assert_eq!(page["company"][field], listed[field], "{field}");
+    }
+    assert_eq!(listed["tracked_secs_7d"], 1200);
+    assert_eq!(page["days"].as_array().unwrap().len(), 30);
 }
 
 both_backends!(
