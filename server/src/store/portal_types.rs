@@ -1,7 +1,7 @@
 //! Rows of the portal's part of the [`super::Store`] contract: sessions, invitations, the owner's
 //! aggregate views and the admin's and employee's views of their own company.
 
-use worktrail_shared::{CompanyId, DeviceId, OwnerId, PlanId, RecordId, UserId};
+use worktrail_shared::{CompanyId, OwnerId, PlanId, RecordId, UserId};
 
 use super::Role;
 use crate::domain::subscription::Subscription;
@@ -179,6 +179,3 @@ pub struct TaskRow {
     /// Task name.
     pub name: String,
 }
-
-/// A device's owner, for screenshots and day views.
-pub type DeviceOwner = (DeviceId, UserId);

@@ -707,52 +707,33 @@ macro_rules! sql_store {
                 .bind(e.device_id.0)
                 .fetch_optional(&mut *tx)
                 .await?;
-                match device {
-                    Some((Some(_),)) => {
-                        return Err(StoreError::DeviceRevoked(
-                            "this device was revoked by the company's admin".into(),
-                        ));
-                    }
-                    Some((None,)) => {
-                        sqlx::query(
-                            "UPDATE devices SET employee_id = $3, hostname = $4, os = $5, \
-                             os_user = $6, agent_version = $7, token_hash = $8, \
-                             token_prefix = $9, last_seen_at_ms = $10 \
-                             WHERE company_id = $1 AND id = $2",
-                        )
-                        .bind(company.0)
-                        .bind(e.device_id.0)
-                        .bind(employee.0)
-                        .bind(&e.hostname)
-                        .bind(&e.os)
-                        .bind(&e.os_user)
-                        .bind(&e.agent_version)
-                        .bind(&e.token_hash)
-                        .bind(&e.token_prefix)
-                        .bind(now_ms)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                    None => {
-                        sqlx::query(
-                            "INSERT INTO devices (company_id, id, employee_id, hostname, os, \
-                             os_user, agent_version, token_hash, token_prefix, enrolled_at_ms, \
-                             last_seen_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
-                        )
-                        .bind(company.0)
-                        .bind(e.device_id.0)
-                        .bind(employee.0)
-                        .bind(&e.hostname)
-                        .bind(&e.os)
-                        .bind(&e.os_user)
-                        .bind(&e.agent_version)
-                        .bind(&e.token_hash)
-                        .bind(&e.token_prefix)
-                        .bind(now_ms)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
+                if let Some((Some(_),)) = device {
+                    return Err(StoreError::DeviceRevoked(
+                        "this device was revoked by the company's admin".into(),
+                    ));
                 }
+                // New device, or a re-enrolment of this one: the same row, a new token.
+                sqlx::query(
+                    "INSERT INTO devices (company_id, id, employee_id, hostname, os, os_user, \
+                     agent_version, token_hash, token_prefix, enrolled_at_ms, last_seen_at_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) \
+                     ON CONFLICT (company_id, id) DO UPDATE SET employee_id = excluded.employee_id, \
+                     hostname = excluded.hostname, os = excluded.os, os_user = excluded.os_user, \
+                     agent_version = excluded.agent_version, token_hash = excluded.token_hash, \
+                     token_prefix = excluded.token_prefix, last_seen_at_ms = excluded.last_seen_at_ms",
+                )
+                .bind(company.0)
+                .bind(e.device_id.0)
+                .bind(employee.0)
+                .bind(&e.hostname)
+                .bind(&e.os)
+                .bind(&e.os_user)
+                .bind(&e.agent_version)
+                .bind(&e.token_hash)
+                .bind(&e.token_prefix)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
                 tx.commit().await?;
                 Ok(employee)
             }

@@ -27,6 +27,36 @@ macro_rules! clipped {
     };
 }
 
+/// The `limit` values of `$key` in `$table` with the most time within `[from, to)`, optionally of
+/// one employee.
+macro_rules! top_by {
+    ($self:ident, $key:literal, $table:literal, $company:expr, $employee:expr, $from:expr, $to:expr, $limit:expr) => {{
+        let rows: Vec<(String, i64)> = sqlx::query_as(concat!(
+            "SELECT ",
+            $key,
+            ", ",
+            clipped!(),
+            " FROM ",
+            $table,
+            " WHERE company_id = $1 AND start_ms >= $4 AND start_ms < $3 AND end_ms > $2 \
+             AND ($5 IS NULL OR employee_id = $5) GROUP BY ",
+            $key,
+            " ORDER BY 2 DESC, ",
+            $key,
+            " LIMIT $6"
+        ))
+        .bind($company.0)
+        .bind($from)
+        .bind($to)
+        .bind($from - DAY_MS)
+        .bind($employee.map(|e| e.0))
+        .bind($limit)
+        .fetch_all(&$self.pool)
+        .await?;
+        Ok(totals(rows))
+    }};
+}
+
 macro_rules! portal_store {
     ($store:ty) => {
         #[async_trait]
@@ -290,22 +320,7 @@ macro_rules! portal_store {
                 to_ms: i64,
                 limit: i64,
             ) -> Result<Vec<Total>, StoreError> {
-                let rows: Vec<(String, i64)> = sqlx::query_as(concat!(
-                    "SELECT app, ",
-                    clipped!(),
-                    " FROM app_usage WHERE company_id = $1 AND start_ms >= $4 AND start_ms < $3 \
-                     AND end_ms > $2 AND ($5 IS NULL OR employee_id = $5) \
-                     GROUP BY app ORDER BY 2 DESC, app LIMIT $6"
-                ))
-                .bind(company.0)
-                .bind(from_ms)
-                .bind(to_ms)
-                .bind(from_ms - DAY_MS)
-                .bind(employee.map(|e| e.0))
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?;
-                Ok(totals(rows))
+                top_by!(self, "app", "app_usage", company, employee, from_ms, to_ms, limit)
             }
 
             async fn top_sites(
@@ -316,22 +331,7 @@ macro_rules! portal_store {
                 to_ms: i64,
                 limit: i64,
             ) -> Result<Vec<Total>, StoreError> {
-                let rows: Vec<(String, i64)> = sqlx::query_as(concat!(
-                    "SELECT domain, ",
-                    clipped!(),
-                    " FROM website_usage WHERE company_id = $1 AND start_ms >= $4 \
-                     AND start_ms < $3 AND end_ms > $2 AND ($5 IS NULL OR employee_id = $5) \
-                     GROUP BY domain ORDER BY 2 DESC, domain LIMIT $6"
-                ))
-                .bind(company.0)
-                .bind(from_ms)
-                .bind(to_ms)
-                .bind(from_ms - DAY_MS)
-                .bind(employee.map(|e| e.0))
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?;
-                Ok(totals(rows))
+                top_by!(self, "domain", "website_usage", company, employee, from_ms, to_ms, limit)
             }
 
             async fn employee_day(
