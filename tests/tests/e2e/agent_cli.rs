@@ -226,13 +226,7 @@ async fn sigkill_mid_sync_at_50_random_moments_loses_and_duplicates_nothing() {
 
     let mut rng = rand::rng();
     let (mut interrupted, mut interrupted_with_progress) = (0, 0);
-    // At least 50 rounds, and on (up to 200) until enough kills have landed mid-sync: on a loaded
-    // machine the calibrated sync time is a poor guess, and a round that finished before its kill
-    // proves nothing.
-    for round in 0..200 {
-        if round >= 50 && interrupted >= 15 && interrupted_with_progress >= 5 {
-            break;
-        }
+    for _ in 0..50 {
         let before = server.store().record_ids(server.company).await.unwrap().len();
         let mut child = agentd(dir.path())
             .arg("sync-now")
