@@ -145,6 +145,7 @@ pub fn router(state: AppState) -> Router {
             )
         }))
         .layer(CatchPanicLayer::custom(|_| {
+            metrics::handler_panicked();
             ApiError::internal("a request handler panicked").into_response()
         }))
         .with_state(state)

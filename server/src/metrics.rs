@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 #[derive(Debug, Default, Clone, Copy)]
 struct JobStats {
@@ -25,6 +26,19 @@ pub struct Metrics {
     agent: Mutex<BTreeMap<String, u64>>,
 }
 
+/// Request handlers that panicked in this process (the panic layer answers them with 500).
+static HANDLER_PANICS: AtomicU64 = AtomicU64::new(0);
+
+/// Counts one panicked request handler.
+pub fn handler_panicked() {
+    HANDLER_PANICS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Request handlers that panicked in this process so far.
+pub fn handler_panics() -> u64 {
+    HANDLER_PANICS.load(Ordering::Relaxed)
+}
+
 impl Metrics {
     /// Records one run of `job`.
     pub fn job_run(&self, job: &str, rows: u64, seconds: f64, failed: bool) {
@@ -41,6 +55,11 @@ impl Metrics {
     pub fn agent_answer(&self, code: &str) {
         let mut agent = self.agent.lock().unwrap_or_else(|p| p.into_inner());
         *agent.entry(code.to_owned()).or_default() += 1;
+    }
+
+    /// Agent API answers so far, by outcome (`ok` or the error code).
+    pub fn agent_answers(&self) -> BTreeMap<String, u64> {
+        self.agent.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The Prometheus text exposition.
@@ -74,6 +93,12 @@ impl Metrics {
         for (code, n) in &agent {
             let _ = writeln!(out, "{name}{{code=\"{code}\"}} {n}");
         }
+        let name = "worktrail_handler_panics_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Request handlers that panicked (answered 500).\n# TYPE {name} counter\n{name} {}",
+            handler_panics()
+        );
         out
     }
 }

@@ -254,6 +254,16 @@ fn check_span(start_ms: i64, end_ms: i64) -> Result<(), BatchRuleError> {
 }
 
 impl BatchRequest {
+    /// Decodes a batch body as the server receives it (JSON, after any content decoding) and
+    /// checks it against [`Self::validate`]. This is the server's one batch decoder; it never
+    /// panics on any input (fuzzed in `shared/fuzz`).
+    pub fn decode(body: &[u8]) -> Result<Self, BatchRuleError> {
+        let batch: Self =
+            serde_json::from_slice(body).map_err(|e| BatchRuleError(e.to_string()))?;
+        batch.validate()?;
+        Ok(batch)
+    }
+
     /// Checks the rules every batch must keep; the server rejects a batch that breaks any with
     /// `invalid_batch`, and the agent never builds one.
     pub fn validate(&self) -> Result<(), BatchRuleError> {
@@ -322,6 +332,16 @@ impl BatchRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fuzz_seed_decodes_with_every_record_kind() {
+        let batch =
+            BatchRequest::decode(include_bytes!("../fuzz/seeds/batch_decode/every_kind.json"))
+                .expect("the seed is a valid batch");
+        let kinds: HashSet<_> = batch.records.iter().map(|r| r.body.kind()).collect();
+        assert_eq!(kinds.len(), 6, "{kinds:?}");
+        assert!(BatchRequest::decode(b"{\"batch_id\": 1}").is_err());
+    }
 
     fn app(seq: i64, start: i64, end: i64) -> Record {
         Record {

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod error;
 pub mod ids;
+pub mod jpeg;
 pub mod limits;
 pub mod policy;
 pub mod secret;

@@ -152,6 +152,14 @@ secret_type!(
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_fuzz_seeds_are_a_valid_key_and_token() {
+        let key = include_str!("../fuzz/seeds/secret_parse/company_key");
+        let token = include_str!("../fuzz/seeds/secret_parse/device_token");
+        assert!(CompanyKey::parse(key).is_ok());
+        assert!(DeviceToken::parse(token).is_ok());
+    }
+
     fn counter_rng() -> impl FnMut(&mut [u8]) {
         let mut n: u8 = 7;
         move |buf: &mut [u8]| {

@@ -3,6 +3,7 @@
 //! with a manual clock and a seeded company.
 
 pub mod db;
+pub mod soak;
 
 use reqwest::StatusCode;
 use std::net::SocketAddr;
@@ -124,6 +125,20 @@ impl TestServer {
             .await;
         });
         self.running = Some((tx, task));
+    }
+
+    /// 5xx answers this server gave agents so far, and request handlers that panicked in this
+    /// process (for the soak reports).
+    pub fn server_faults(&self) -> (u64, u64) {
+        let errors = self
+            .state
+            .metrics
+            .agent_answers()
+            .into_iter()
+            .filter(|(code, _)| matches!(code.as_str(), "internal" | "unavailable" | "unknown"))
+            .map(|(_, n)| n)
+            .sum();
+        (errors, worktrail_server::metrics::handler_panics())
     }
 
     /// The store behind the server.

@@ -1,7 +1,6 @@
 //! Pure business rules, no I/O: subscriptions, plans, secrets, passwords. Everything here is
 //! unit-tested against an explicit clock value.
 
-pub mod jpeg;
 pub mod keys;
 pub mod password;
 pub mod plan;

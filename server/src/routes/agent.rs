@@ -127,10 +127,7 @@ async fn batches(
     body: Body,
 ) -> Result<Json<BatchAck>, ApiError> {
     let raw = read_decoded(&headers, body, MAX_BATCH_BYTES).await?;
-    let batch: BatchRequest = serde_json::from_slice(&raw)
-        .map_err(|e| ApiError::new(ErrorCode::InvalidBatch, format!("invalid batch: {e}")))?;
-    batch
-        .validate()
+    let batch = BatchRequest::decode(&raw)
         .map_err(|e| ApiError::new(ErrorCode::InvalidBatch, format!("invalid batch: {}", e.0)))?;
     let meta = BatchMeta {
         body_hash: batch_hash(&batch)?,
@@ -168,7 +165,7 @@ async fn screenshot(
         ));
     }
     let bytes = read_raw(&headers, body, MAX_SCREENSHOT_BYTES).await?;
-    crate::domain::jpeg::dimensions(&bytes).map_err(bad)?;
+    worktrail_shared::jpeg::dimensions(&bytes).map_err(bad)?;
     let sha = Sha256::digest(&bytes).to_vec();
     let (company, device) = (ctx.company.company_id, ctx.device.id);
     let ack = ScreenshotAck { id, bytes: bytes.len() as u64 };

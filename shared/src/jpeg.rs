@@ -1,6 +1,7 @@
 //! A JPEG sanity check without decoding: the upload starts with SOI, declares its size in a
 //! start-of-frame header within bounds, and ends with EOI (a truncated upload does not).
-//! Decoding is left to whoever displays the image; this only keeps garbage out of storage.
+//! Decoding is left to whoever displays the image; this only keeps garbage out of storage. The
+//! server applies it to every upload; it is fuzzed (`shared/fuzz`).
 
 /// Largest width or height accepted, in pixels (a 4K monitor is 3840 wide before downscaling).
 pub const MAX_SIDE: u16 = 8192;
@@ -56,7 +57,7 @@ mod tests {
     use super::*;
 
     /// A minimal baseline JPEG header: SOI, SOF0 (w × h, 1 component), SOS, EOI.
-    pub(crate) fn tiny_jpeg(w: u16, h: u16) -> Vec<u8> {
+    fn tiny_jpeg(w: u16, h: u16) -> Vec<u8> {
         let mut v = vec![0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x0B, 0x08];
         v.extend_from_slice(&h.to_be_bytes());
         v.extend_from_slice(&w.to_be_bytes());
@@ -64,6 +65,14 @@ mod tests {
         v.extend_from_slice(&[0xFF, 0xDA, 0x00, 0x08, 0x01, 0x01, 0x00, 0x00, 0x3F, 0x00]);
         v.extend_from_slice(&[0x12, 0x34, 0xFF, 0xD9]);
         v
+    }
+
+    #[test]
+    fn the_fuzz_seed_is_accepted() {
+        assert_eq!(
+            dimensions(include_bytes!("../fuzz/seeds/jpeg_check/tiny.jpg")),
+            Ok((1280, 720))
+        );
     }
 
     #[test]
