@@ -6,6 +6,9 @@ use worktrail_agent_core::agent::service::TrayState;
 /// The status line for `s` in `state`.
 pub fn status_line(s: &AgentStatus, state: TrayState) -> String {
     let company = s.enrollment.as_ref().map(|e| e.company_name.as_str()).unwrap_or_default();
+    if let (Some(why), true) = (&s.storage_error, s.enrolled) {
+        return format!("Not recording: {why}");
+    }
     match state {
         TrayState::NotEnrolled => "Not set up yet: open Worktrail to connect".into(),
         TrayState::Tracking => format!("Tracking for {company}"),
@@ -58,6 +61,7 @@ mod tests {
             queue: QueueStatus::default(),
             secret_store: "memory",
             last_error: None,
+            storage_error: None,
         };
         assert_eq!(status_line(&s, T::Blocked), "Stopped by the server");
         s.blocked = Some(Blocked {

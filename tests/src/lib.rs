@@ -395,6 +395,9 @@ pub async fn expect_error(resp: reqwest::Response, code: ErrorCode) -> String {
 // ---- agent fixtures (issue 3: agent core) -------------------------------------------------------
 pub mod agent;
 
+// ---- network faults between agent and server (issue 7: reliability) ---------------------------
+pub mod faultproxy;
+
 // ---- real browser for the portal (issue 6: web portal) ----------------------------------------
 pub mod browser;
 

@@ -124,8 +124,22 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
             agent.run(shutdown_signal()).await?;
         }
         Command::Status { json } => {
-            let agent = open(&dir, Probes::none())?;
-            let status = agent.status().await?;
+            let agent = match open(&dir, Probes::none()) {
+                Ok(agent) => agent,
+                Err(e) => match check_data_dir(&dir) {
+                    Some(why) => anyhow::bail!("{e:#}; {why}"),
+                    None => return Err(e),
+                },
+            };
+            let mut status = agent.status().await?;
+            // Another process (`run`) captures: whether it can write is seen from here by
+            // writing into the same directory.
+            if status.storage_error.is_none() && status.enrolled {
+                status.storage_error = check_data_dir(&dir);
+            }
+            if status.storage_error.is_some() {
+                status.capturing = false;
+            }
             if json {
                 out(&serde_json::to_string_pretty(&status)?);
             } else {
@@ -155,6 +169,20 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether the data dir takes a write of a queue transaction's size (64 KiB, synced); `Some`
+/// says why not (disk full, read-only file system).
+fn check_data_dir(dir: &std::path::Path) -> Option<String> {
+    let path = dir.join(".write-check");
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&path)?;
+        f.write_all(&[0u8; 64 * 1024])?;
+        f.sync_all()
+    };
+    let result = write();
+    let _ = std::fs::remove_file(&path);
+    result.err().map(|e| format!("the data dir cannot be written ({e}): capture waits"))
 }
 
 async fn probe(dir: &std::path::Path, shots: Option<PathBuf>) -> anyhow::Result<()> {
@@ -201,6 +229,9 @@ fn human(s: &AgentStatus) -> String {
     }];
     lines.push(format!("device: {}", s.device_id));
     lines.push(format!("capturing: {}", if s.capturing { "yes" } else { "no" }));
+    if let Some(why) = &s.storage_error {
+        lines.push(format!("capture paused: {why}"));
+    }
     if let Some(b) = &s.blocked {
         lines.push(format!("blocked: {} ({}) since {}", b.code, b.message, when(Some(b.since_ms))));
     }
@@ -208,6 +239,12 @@ fn human(s: &AgentStatus) -> String {
         "queue: {} records, {} bytes, {} screenshots to upload, dropped {} screenshots / {} records",
         s.queue.records, s.queue.bytes, s.queue.screenshots_to_upload, s.queue.dropped.screenshots, s.queue.dropped.records
     ));
+    if s.queue.set_aside > 0 {
+        lines.push(format!(
+            "set aside: {} records the server refuses (kept in the queue file, not sent again)",
+            s.queue.set_aside
+        ));
+    }
     lines.push(format!("last sync: {}", when(s.queue.last_sync_ms)));
     if let Some(e) = &s.last_error {
         lines.push(format!("last error: {e}"));

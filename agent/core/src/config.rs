@@ -37,6 +37,10 @@ pub struct AgentConfig {
     /// Loopback port the browser extension reports to (0: no listener).
     #[serde(default = "default_extension_port")]
     pub extension_port: u16,
+    /// Longest wait between sync retries, in seconds (default: 600). Only worth lowering where
+    /// the server is near, e.g. in tests that cut the network for seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_retry_secs: Option<u64>,
 }
 
 fn default_extension_port() -> u16 {
@@ -66,6 +70,7 @@ impl AgentConfig {
                     device_id: DeviceId::new(),
                     enrollment: None,
                     extension_port: default_extension_port(),
+                    max_retry_secs: None,
                 };
                 config.save(dir)?;
                 Ok(config)

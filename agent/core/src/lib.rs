@@ -13,6 +13,7 @@ pub mod agent;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod fault;
 pub mod policy;
 pub mod probe;
 pub mod queue;

@@ -26,6 +26,9 @@ macro_rules! both_backends {
 
 mod agent_api;
 mod agent_cli;
+mod agent_crash;
+mod agent_disk;
+mod agent_faults;
 mod agent_gate;
 mod agent_screens;
 mod agent_secrets;

@@ -1,6 +1,11 @@
 //! The capture half of the agent: samples the desktop and writes closed records to the queue.
 //! It captures only while the agent is enrolled, not blocked by the server and not paused; when
 //! any of that changes it closes its open spans at once, so the gap shows.
+//!
+//! When the queue cannot be written (the disk is full, the file or its file system read-only)
+//! capture pauses the same way: the records that were closing are held in memory (a bounded
+//! handful: nothing new is sampled meanwhile), the reason is kept for `status`, and every sample
+//! tick tries again; the first write that succeeds stores the held records and capture resumes.
 
 use super::Shared;
 use crate::clock::Clock;
@@ -22,6 +27,25 @@ pub struct Capture {
     pub(super) queue: Arc<Queue>,
     pub(super) clock: Arc<dyn Clock>,
     pub(super) rng: StdRng,
+    /// Records that could not be written yet (the queue refused the write).
+    held: Vec<RecordBody>,
+}
+
+/// Most records held in memory while the queue cannot be written.
+const MAX_HELD: usize = 10_000;
+
+/// Why a failed write means the storage is unusable (as opposed to a bug or a bad record).
+fn storage_failure(e: &QueueError) -> Option<&'static str> {
+    use rusqlite::ErrorCode as C;
+    let QueueError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) = e else { return None };
+    match f.code {
+        C::DiskFull => Some("the disk is full"),
+        C::ReadOnly => Some("the queue is read-only"),
+        C::SystemIoFailure | C::CannotOpen | C::PermissionDenied => {
+            Some("the queue cannot be written")
+        }
+        _ => None,
+    }
 }
 
 impl std::fmt::Debug for Capture {
@@ -46,23 +70,82 @@ impl Capture {
             queue,
             clock,
             rng: StdRng::from_os_rng(),
+            held: Vec::new(),
         }
     }
 
-    async fn push(&self, records: Vec<RecordBody>) -> Result<usize, QueueError> {
-        if records.is_empty() {
+    /// Writes `records` (after any held ones). When the storage refuses, they are held and
+    /// capture pauses; returns how many records were written.
+    async fn push(&mut self, records: Vec<RecordBody>) -> Result<usize, QueueError> {
+        self.held.extend(records);
+        if self.held.is_empty() {
             return Ok(0);
         }
-        let n = records.len();
+        if self.held.len() > MAX_HELD {
+            let over = self.held.len() - MAX_HELD;
+            tracing::error!(records = over, "too many records waiting for the disk; dropping the oldest");
+            self.held.drain(..over);
+        }
         let now = self.clock.now_ms();
-        let items = records.into_iter().map(|r| (r, None)).collect();
-        self.queue.call(move |db| db.push(items, now)).await?;
-        Ok(n)
+        let items = self.held.iter().cloned().map(|r| (r, None)).collect();
+        match self.queue.call(move |db| db.push(items, now)).await {
+            Ok(_) => {
+                self.storage_recovered();
+                Ok(std::mem::take(&mut self.held).len())
+            }
+            Err(e) => match storage_failure(&e) {
+                Some(why) => {
+                    self.storage_failed(why, &e);
+                    Ok(0)
+                }
+                None => {
+                    self.held.clear();
+                    Err(e)
+                }
+            },
+        }
+    }
+
+    fn storage_failed(&self, why: &str, e: &QueueError) {
+        if self.shared.storage_error().is_none() {
+            tracing::error!(error = %e, held = self.held.len(), "{why}; capture pauses until the queue can be written");
+            self.shared.set_storage_error(Some(format!("{why} ({e})")));
+        }
+    }
+
+    fn storage_recovered(&self) {
+        if self.shared.storage_error().is_some() {
+            tracing::info!("the queue can be written again; capture resumes");
+            self.shared.set_storage_error(None);
+        }
+    }
+
+    /// While the queue cannot be written: tries again (the held records, or a tiny write when
+    /// none are held); returns whether it can be written now.
+    async fn storage_retry(&mut self) -> Result<bool, QueueError> {
+        if !self.held.is_empty() {
+            self.push(Vec::new()).await?;
+        } else {
+            let now = self.clock.now_ms().to_string();
+            match self.queue.call(move |db| db.set_meta("capture_checked_ms", Some(&now))).await {
+                Ok(()) => self.storage_recovered(),
+                Err(e) => match storage_failure(&e) {
+                    Some(why) => self.storage_failed(why, &e),
+                    None => return Err(e),
+                },
+            }
+        }
+        Ok(self.shared.storage_error().is_none())
     }
 
     /// Takes one sample now; returns how many records it wrote.
     pub async fn sample_once(&mut self) -> Result<usize, QueueError> {
         let now = self.clock.now_ms();
+        if self.shared.storage_error().is_some() && !self.storage_retry().await? {
+            let records = self.sampler.stop(now);
+            self.push(records).await?;
+            return Ok(0);
+        }
         let (allowed, policy) = self.shared.capture_allowed();
         if !allowed {
             let records = self.sampler.stop(now);
@@ -70,6 +153,12 @@ impl Capture {
         }
         let records = self.sampler.sample_once(now, &policy);
         let mut written = self.push(records).await?;
+        if self.shared.storage_error().is_some() {
+            // This very write failed: close what is open, so the gap shows.
+            let records = self.sampler.stop(now);
+            self.push(records).await?;
+            return Ok(0);
+        }
         let shots = &policy.policy.screenshots;
         if shots.enabled && self.sampler.is_active() && self.screen.is_some() {
             let interval = i64::from(shots.interval_secs.max(1)) * 1000;
@@ -126,8 +215,17 @@ impl Capture {
                 (body, Some(s.jpeg))
             })
             .collect();
-        self.queue.call(move |db| db.push(items, taken_at_ms)).await?;
-        Ok(n)
+        match self.queue.call(move |db| db.push(items, taken_at_ms)).await {
+            Ok(_) => Ok(n),
+            Err(e) => match storage_failure(&e) {
+                // Screenshots are not held in memory: this one is lost, and capture pauses.
+                Some(why) => {
+                    self.storage_failed(why, &e);
+                    Ok(0)
+                }
+                None => Err(e),
+            },
+        }
     }
 
     /// Where browser extensions' tab reports go (see [`crate::websites`]).

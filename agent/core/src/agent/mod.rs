@@ -53,6 +53,8 @@ pub struct AgentStatus {
     pub secret_store: &'static str,
     /// The last sync error, if the last sync failed.
     pub last_error: Option<String>,
+    /// Why the queue cannot be written (disk full, read-only), while it cannot; capture waits.
+    pub storage_error: Option<String>,
 }
 
 /// The agent failed.
@@ -143,6 +145,7 @@ impl Agent {
             paused: false,
             enrolled: config.enrollment.is_some(),
             last_error: None,
+            storage_error: None,
         })));
         let sampler = Sampler::new(probes.window, probes.idle);
         let capture =
@@ -164,6 +167,10 @@ impl Agent {
             self.shared.set_policy(&p);
         }
         self.shared.set_blocked(blocked?.and_then(|j| serde_json::from_str(&j).ok()));
+        if let Some(secs) = self.config.max_retry_secs {
+            self.syncer.backoff =
+                crate::sync::backoff::Backoff::with_cap(std::time::Duration::from_secs(secs));
+        }
         if let Some(e) = &self.config.enrollment {
             self.syncer.client = Some(SyncClient::new(&e.server_url)?);
             if let (Some(key), Some(token)) =
@@ -246,6 +253,7 @@ impl Agent {
             queue,
             secret_store: self.secrets.0.kind(),
             last_error: s.last_error.clone(),
+            storage_error: s.storage_error.clone(),
         })
     }
 

@@ -157,6 +157,7 @@ impl AgentHandle {
                 queue,
                 secret_store: self.secret_store,
                 last_error: s.last_error.clone(),
+                storage_error: s.storage_error.clone(),
             }
         };
         let current_app = lock(&self.current_app).clone().filter(|_| capturing);

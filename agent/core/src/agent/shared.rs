@@ -1,5 +1,6 @@
 //! State both halves of the agent read and write: the policy in force, whether the server
-//! blocks the agent (kept across restarts), pause, enrolment. Held briefly behind a std mutex,
+//! blocks the agent (kept across restarts), pause, enrolment, and whether the queue can be
+//! written. Held briefly behind a std mutex,
 //! never across an await.
 
 use crate::policy::CompiledPolicy;
@@ -26,6 +27,8 @@ pub(super) struct SharedState {
     pub(super) paused: bool,
     pub(super) enrolled: bool,
     pub(super) last_error: Option<String>,
+    /// Why the queue cannot be written (disk full, read-only): capture waits meanwhile.
+    pub(super) storage_error: Option<String>,
 }
 
 /// State both halves read: the policy, whether the server blocks the agent, pause.
@@ -39,7 +42,8 @@ impl Shared {
     /// Whether capture may run now, and the policy to run it under.
     pub fn capture_allowed(&self) -> (bool, Arc<CompiledPolicy>) {
         let s = self.state();
-        (s.enrolled && s.blocked.is_none() && !s.paused, s.policy.clone())
+        let allowed = s.enrolled && s.blocked.is_none() && !s.paused && s.storage_error.is_none();
+        (allowed, s.policy.clone())
     }
     /// The current policy.
     pub fn policy(&self) -> Arc<CompiledPolicy> {
@@ -61,5 +65,12 @@ impl Shared {
     }
     pub(super) fn set_last_error(&self, e: Option<String>) {
         self.state().last_error = e;
+    }
+    /// Why the queue cannot be written, while it cannot.
+    pub fn storage_error(&self) -> Option<String> {
+        self.state().storage_error.clone()
+    }
+    pub(super) fn set_storage_error(&self, e: Option<String>) {
+        self.state().storage_error = e;
     }
 }

@@ -3,6 +3,8 @@
 //! Order per batch: peek (the batch and its exact body are stored first) → send → commit the
 //! acknowledgement locally (the records leave the queue in that transaction) → next. A crash at
 //! any point resends the same batch id and bytes, and the server answers with the same ack.
+//! A batch refused as invalid (422 `invalid_batch`, 413) is bisected until the one record at
+//! fault is found and set aside (`queue::poison`); the batches after it are not held back.
 //! Failures: network, 408, 429 and 5xx wait with capped, jittered backoff (never less than
 //! `Retry-After`, which also holds back on-demand syncs); 401/402/403 block the agent — capture
 //! stops, the queue is kept, the reason is kept for `status`, and the server is re-checked every
@@ -10,7 +12,7 @@
 
 use super::{Blocked, Shared};
 use crate::clock::Clock;
-use crate::queue::Queue;
+use crate::queue::{Queue, Refusal};
 use crate::sync::backoff::Backoff;
 use crate::sync::{Credentials, SyncClient, SyncError};
 use rand::SeedableRng;
@@ -47,7 +49,7 @@ pub struct Syncer {
     pub(super) queue: Arc<Queue>,
     pub(super) clock: Arc<dyn Clock>,
     rng: StdRng,
-    backoff: Backoff,
+    pub(super) backoff: Backoff,
     next_sync_ms: i64,
     not_before_ms: i64,
     next_recheck_ms: i64,
@@ -117,6 +119,7 @@ impl Syncer {
                     if ack.batch_id != batch.batch_id {
                         return Err(SyncError::Protocol("ack for another batch".into()));
                     }
+                    crate::fault::point("response-arrived", &format_args!("batch={}", batch.batch_id));
                     let now = self.clock.now_ms();
                     let id = batch.batch_id;
                     self.queue.call(move |db| db.ack_batch(id, now)).await.map_err(local)?;
@@ -128,6 +131,26 @@ impl Syncer {
                     tracing::warn!(batch.id = %batch.batch_id, "batch id refused; resending as a new batch");
                     let id = batch.batch_id;
                     self.queue.call(move |db| db.abandon_batch(id)).await.map_err(local)?;
+                }
+                Err(SyncError::Server {
+                    code: code @ (ErrorCode::InvalidBatch | ErrorCode::PayloadTooLarge),
+                    message,
+                    status,
+                    retry_after,
+                }) => {
+                    // Repeating cannot help, but only one record may be at fault: isolate it
+                    // so the rest of the queue goes on (see `queue::poison`).
+                    let (id, now) = (batch.batch_id, self.clock.now_ms());
+                    let reason = format!("{code}: {message}");
+                    let refusal = self
+                        .queue
+                        .call(move |db| db.refused_batch(id, &reason, now))
+                        .await
+                        .map_err(local)?;
+                    tracing::warn!(batch.id = %id, records = batch.records, ?refusal, "the server refused a batch");
+                    if refusal == Refusal::Stuck {
+                        return Err(SyncError::Server { status, code, message, retry_after });
+                    }
                 }
                 Err(e) => return Err(e),
             }
@@ -276,5 +299,5 @@ impl Syncer {
 }
 
 fn local(e: crate::queue::QueueError) -> SyncError {
-    SyncError::Local(e.to_string())
+    SyncError::Storage(e.to_string())
 }

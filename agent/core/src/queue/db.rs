@@ -5,14 +5,15 @@
 //! `pending_batch` (assigned to the one in-flight batch, whose body is stored) → `ack_batch` (the
 //! records are deleted in the same transaction that records the acknowledgement). A record is
 //! never removed before the server acknowledged it, except by eviction when the caps are reached,
-//! and eviction is counted and reported.
+//! and eviction is counted and reported, or by being set aside when it can never be sent (see
+//! [`super::poison`]).
 
 use super::schema;
 use super::{Caps, QueueError, QueueStatus};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
 use worktrail_shared::api::{BatchRequest, DroppedCounts, Record, RecordBody};
-use worktrail_shared::limits::{MAX_BATCH_BYTES, MAX_BATCH_RECORDS};
+use worktrail_shared::limits::MAX_BATCH_BYTES;
 use worktrail_shared::{BatchId, RecordId};
 
 /// A batch ready to send: its id and the exact JSON body to send (again) until acknowledged.
@@ -90,7 +91,13 @@ impl QueueDb {
         tx.commit()?;
         self.count += out.len() as u64;
         self.bytes += added;
-        self.enforce_caps(now_ms)?;
+        if let Some(first) = out.first() {
+            crate::fault::point("queued", &format_args!("first={} records={}", first.id, out.len()));
+        }
+        // The records are stored: a failure to evict must not make the caller write them again.
+        if let Err(e) = self.enforce_caps(now_ms) {
+            tracing::warn!(error = %e, "could not enforce the queue's caps");
+        }
         Ok(out)
     }
 
@@ -141,11 +148,12 @@ impl QueueDb {
             records: self.meta_i64("dropped_records")? as u64,
         };
         let mut records = Vec::new();
+        let mut unreadable = Vec::new();
         {
             let mut stmt = self.conn.prepare(
                 "SELECT seq, id, body, bytes FROM records WHERE batch_id IS NULL ORDER BY seq LIMIT ?1",
             )?;
-            let mut rows = stmt.query([MAX_BATCH_RECORDS as i64])?;
+            let mut rows = stmt.query([self.batch_limit()? as i64])?;
             let mut budget = MAX_BATCH_BYTES as i64 - 1024;
             while let Some(row) = rows.next()? {
                 let bytes: i64 = row.get(3)?;
@@ -153,19 +161,24 @@ impl QueueDb {
                 if budget < 0 && !records.is_empty() {
                     break;
                 }
+                let seq: i64 = row.get(0)?;
                 let id: String = row.get(1)?;
                 let body: String = row.get(2)?;
-                records.push(Record {
-                    id: id.parse().map_err(|_| QueueError::Corrupt("record id"))?,
-                    seq: row.get(0)?,
-                    body: serde_json::from_str(&body)?,
-                });
+                match (id.parse(), serde_json::from_str(&body)) {
+                    (Ok(id), Ok(body)) => records.push(Record { id, seq, body }),
+                    (Err(_), _) => unreadable.push((seq, "the record id does not parse".to_owned())),
+                    (_, Err(e)) => unreadable.push((seq, format!("the record does not decode: {e}"))),
+                }
             }
         }
         let mut batch =
             BatchRequest { batch_id: BatchId::new(), sent_at_ms: now_ms, dropped, records };
-        if batch.validate().is_err() {
-            self.drop_invalid(&mut batch)?;
+        if !crate::fault::skip_precheck() && batch.validate().is_err() {
+            unreadable.extend(self.invalid_records(&mut batch));
+        }
+        if !unreadable.is_empty() {
+            self.set_aside(&unreadable, now_ms)?;
+            batch.dropped.records += unreadable.len() as u64;
         }
         if batch.records.is_empty() && batch.dropped == DroppedCounts::default() {
             return Ok(None);
@@ -187,45 +200,48 @@ impl QueueDb {
                 id,
                 body,
                 batch.records.len() as i64,
-                dropped.screenshots as i64,
-                dropped.records as i64
+                batch.dropped.screenshots as i64,
+                batch.dropped.records as i64
             ],
         )?;
         tx.commit()?;
+        crate::fault::point("batch-built", &format_args!("batch={}", batch.batch_id));
         Ok(Some(PendingBatch { batch_id: batch.batch_id, body, records: batch.records.len() }))
     }
 
-    /// The server refuses a whole batch over one invalid record, so such records (never made by
-    /// this sampler; possibly left by an older build) are dropped and counted instead of
-    /// blocking the queue behind them.
-    fn drop_invalid(&mut self, batch: &mut BatchRequest) -> Result<(), QueueError> {
-        let valid = |r: &Record| {
+    /// Takes the records that break the shared record rules out of `batch` (the server would
+    /// refuse the whole batch over any one of them); returns their sequence numbers and why.
+    fn invalid_records(&self, batch: &mut BatchRequest) -> Vec<(i64, String)> {
+        let check = |r: &Record| {
             let one = BatchRequest {
                 batch_id: batch.batch_id,
                 sent_at_ms: 0,
                 dropped: DroppedCounts::default(),
                 records: vec![r.clone()],
             };
-            one.validate().is_ok()
+            one.validate().err()
         };
-        let (keep, bad): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut batch.records).into_iter().partition(valid);
-        batch.records = keep;
+        let mut bad = Vec::new();
+        batch.records.retain(|r| match check(r) {
+            None => true,
+            Some(e) => {
+                bad.push((r.seq, format!("breaks the record rules: {}", e.0)));
+                false
+            }
+        });
+        bad
+    }
+
+    /// Sets the records `(seq, reason)` aside in one transaction.
+    fn set_aside(&mut self, records: &[(i64, String)], now_ms: i64) -> Result<(), QueueError> {
         let tx = self.conn.transaction()?;
-        let mut bytes = 0i64;
-        for r in &bad {
-            tracing::error!(record.id = %r.id, kind = r.body.kind(), "dropping an invalid record");
-            bytes += tx.query_row("SELECT bytes FROM records WHERE seq = ?1", [r.seq], |row| {
-                row.get::<_, i64>(0)
-            })?;
-            tx.execute("DELETE FROM blobs WHERE id = ?1", [r.id.to_string()])?;
-            tx.execute("DELETE FROM records WHERE seq = ?1", [r.seq])?;
+        let mut freed = 0;
+        for (seq, reason) in records {
+            freed += super::poison::set_aside_one(&tx, *seq, reason, now_ms)?;
         }
-        super::evict::bump_dropped(&tx, "dropped_records", bad.len() as u64)?;
         tx.commit()?;
-        self.count -= bad.len() as u64;
-        self.bytes = self.bytes.saturating_sub(bytes as u64);
-        batch.dropped.records += bad.len() as u64;
+        self.count -= records.len() as u64;
+        self.bytes = self.bytes.saturating_sub(freed);
         Ok(())
     }
 
@@ -268,8 +284,10 @@ impl QueueDb {
              ON CONFLICT (key) DO UPDATE SET value = ?1",
             [now_ms.to_string()],
         )?;
+        super::poison::widen_after_ack(&tx)?;
+        crate::fault::point("ack-commit", &format_args!("batch={batch_id}"));
         tx.commit()?;
-        self.count -= n as u64;
+        self.count = self.count.saturating_sub(n as u64);
         self.bytes = self.bytes.saturating_sub(bytes as u64);
         Ok(())
     }
@@ -323,6 +341,7 @@ impl QueueDb {
                 records: self.meta_i64("dropped_records")? as u64,
             },
             last_sync_ms: Some(self.meta_i64("last_sync_ms")?).filter(|&t| t > 0),
+            set_aside: self.set_aside_count()?,
         })
     }
 
@@ -331,13 +350,30 @@ impl QueueDb {
     pub fn clear(&mut self) -> Result<u64, QueueError> {
         let tx = self.conn.transaction()?;
         tx.execute_batch(
-            "DELETE FROM records; DELETE FROM blobs; DELETE FROM batches;
-             DELETE FROM meta WHERE key IN ('dropped_screenshots', 'dropped_records', 'blocked');",
+            "DELETE FROM records; DELETE FROM blobs; DELETE FROM batches; DELETE FROM set_aside;
+             DELETE FROM meta WHERE key IN ('dropped_screenshots', 'dropped_records', 'blocked',
+                                            'split_limit', 'split_until_seq');",
         )?;
         tx.commit()?;
         let n = self.count;
         (self.count, self.bytes) = (0, 0);
         Ok(n)
+    }
+
+    /// The id of the in-flight batch, if one is stored (for tests and diagnostics).
+    pub fn in_flight(&self) -> Result<Option<BatchId>, QueueError> {
+        let id: Option<String> = self
+            .conn
+            .query_row("SELECT batch_id FROM batches LIMIT 1", [], |r| r.get(0))
+            .optional()?;
+        id.map(|id| id.parse().map_err(|_| QueueError::Corrupt("batch id"))).transpose()
+    }
+
+    /// SQLite's own check of the file (`PRAGMA integrity_check`): `"ok"` when sound.
+    pub fn integrity_check(&self) -> Result<String, QueueError> {
+        let mut stmt = self.conn.prepare("PRAGMA integrity_check")?;
+        let lines = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        Ok(lines.collect::<Result<Vec<_>, _>>()?.join("\n"))
     }
 
     /// The ids of every record still queued, oldest first (for tests and diagnostics).

@@ -5,11 +5,13 @@
 
 mod db;
 mod evict;
+mod poison;
 mod schema;
 #[cfg(test)]
 mod tests;
 
 pub use db::{PendingBatch, QueueDb};
+pub use poison::Refusal;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use worktrail_shared::api::DroppedCounts;
@@ -62,6 +64,9 @@ pub struct QueueStatus {
     pub dropped: DroppedCounts,
     /// When the server last acknowledged a batch.
     pub last_sync_ms: Option<i64>,
+    /// Records set aside because they can never be sent (the server refuses them, or this
+    /// build cannot read them); kept in the queue file, out of the way of the rest.
+    pub set_aside: u64,
 }
 
 type Job = Box<dyn FnOnce(&mut QueueDb) + Send>;

@@ -4,7 +4,9 @@
 //! rows are deleted). `records.batch_id` is set while a record is part of the one in-flight batch,
 //! whose exact body is kept in `batches` so a retry after a crash resends the very same bytes.
 //! `blobs` holds screenshot JPEGs; `acked` turns 1 when their metadata record was accepted, and
-//! the bytes may then be uploaded.
+//! the bytes may then be uploaded. `set_aside` keeps records that can never be sent (the server
+//! refuses them, or this build cannot decode them), so they no longer hold back the queue but are
+//! still there to look at.
 
 use rusqlite::Connection;
 
@@ -37,6 +39,15 @@ const MIGRATIONS: &[&str] = &[
         dropped_records INTEGER NOT NULL
     );
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    // 2: records the server refuses (or this build cannot read) are set aside, not deleted
+    "CREATE TABLE set_aside (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        body TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        at_ms INTEGER NOT NULL
+    );",
 ];
 
 /// Sets the durability pragmas and applies every migration the database has not seen.

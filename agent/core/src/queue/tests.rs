@@ -201,14 +201,79 @@ async fn the_owner_thread_serves_async_callers() {
 }
 
 #[test]
-fn an_invalid_record_is_dropped_and_counted_instead_of_blocking_the_queue() {
+fn an_invalid_record_is_set_aside_and_counted_instead_of_blocking_the_queue() {
     let dir = tempfile::tempdir().unwrap();
     let mut q = open(&dir, Caps::default());
     let backwards = RecordBody::IdleSpan { start_ms: 10, end_ms: 5 };
-    q.push(vec![span(1), (backwards, None), span(2)], 1).unwrap();
-    let b = decode(&q.pending_batch(2).unwrap().unwrap());
+    let pushed = q.push(vec![span(1), (backwards, None), span(2)], 1).unwrap();
+    let p = q.pending_batch(2).unwrap().unwrap();
+    let b = decode(&p);
     b.validate().unwrap();
     assert_eq!(b.records.len(), 2);
     assert_eq!(b.dropped.records, 1);
-    assert_eq!(q.status().unwrap().records, 2);
+    let status = q.status().unwrap();
+    assert_eq!((status.records, status.set_aside), (2, 1));
+    let aside = q.set_aside_records().unwrap();
+    assert_eq!(aside[0].0, pushed[1].id);
+    assert!(aside[0].1.contains("breaks the record rules"), "{aside:?}");
+    // Acknowledged, the drop is reported once, never again; the record stays set aside.
+    q.ack_batch(p.batch_id, 3).unwrap();
+    assert_eq!(q.status().unwrap().dropped, Default::default());
+    assert_eq!(q.status().unwrap().set_aside, 1);
+}
+
+#[test]
+fn a_record_that_no_longer_decodes_is_set_aside_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut q = open(&dir, Caps::default());
+    q.push(vec![span(1), span(2)], 1).unwrap();
+    q.conn
+        .execute("UPDATE records SET body = '{\"kind\":\"from_a_newer_build\"}' WHERE seq = 1", [])
+        .unwrap();
+    let b = decode(&q.pending_batch(2).unwrap().unwrap());
+    assert_eq!(b.records.len(), 1);
+    let aside = q.set_aside_records().unwrap();
+    assert!(aside[0].1.contains("does not decode"), "{aside:?}");
+}
+
+#[test]
+fn a_refused_batch_is_bisected_down_to_its_one_bad_record_and_the_rest_is_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut q = open(&dir, Caps::default());
+    let records = q.push((0..300).map(span).collect(), 1).unwrap();
+    let poison = records[217].id;
+    let later = q.push((300..310).map(span).collect(), 1).unwrap();
+    let (mut acked, mut requests) = (Vec::new(), 0);
+    while let Some(p) = q.pending_batch(5).unwrap() {
+        requests += 1;
+        assert!(requests < 40, "bisection does not converge");
+        let b = decode(&p);
+        if b.records.iter().any(|r| r.id == poison) {
+            // What the server does: refuse the whole batch without naming the record.
+            q.refused_batch(p.batch_id, "invalid_batch: record ?: bad", 6).unwrap();
+        } else {
+            acked.extend(b.records.iter().map(|r| r.id));
+            q.ack_batch(p.batch_id, 7).unwrap();
+        }
+    }
+    let expected: Vec<_> =
+        records.iter().chain(&later).map(|r| r.id).filter(|&id| id != poison).collect();
+    assert_eq!(acked, expected, "every other record once, in order");
+    assert_eq!(q.set_aside_records().unwrap()[0].0, poison);
+    assert_eq!(q.batch_limit().unwrap(), MAX_BATCH_RECORDS, "the bisection is over");
+    let status = q.status().unwrap();
+    assert_eq!((status.records, status.set_aside), (0, 1));
+}
+
+#[test]
+fn a_refused_batch_with_no_record_is_stuck_not_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut q = open(&dir, Caps { max_records: 1, ..Caps::default() });
+    q.push(vec![span(1), span(2)], 1).unwrap(); // one evicted: a drop to report
+    q.conn.execute("DELETE FROM records", []).unwrap();
+    q.count = 0;
+    let only_drops = q.pending_batch(4).unwrap().unwrap();
+    assert_eq!((only_drops.records, decode(&only_drops).dropped.records), (0, 1));
+    assert_eq!(q.refused_batch(only_drops.batch_id, "x", 5).unwrap(), Refusal::Stuck);
+    assert_eq!(q.in_flight().unwrap(), Some(only_drops.batch_id));
 }

@@ -1,6 +1,6 @@
-//! Retry timing: capped exponential backoff with full jitter (2 s doubling to a 10 min ceiling;
-//! the wait is uniform between zero and the ceiling), never shorter than a server's
-//! `Retry-After`.
+//! Retry timing: capped exponential backoff with full jitter (2 s doubling to a 10 min ceiling,
+//! or the ceiling set in the agent's config; the wait is uniform between zero and the ceiling),
+//! never shorter than a server's `Retry-After`.
 
 use rand::Rng;
 use std::time::Duration;
@@ -11,16 +11,28 @@ pub const BASE: Duration = Duration::from_secs(2);
 pub const CAP: Duration = Duration::from_secs(600);
 
 /// The retry state of one kind of request.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct Backoff {
     attempt: u32,
+    cap: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self { attempt: 0, cap: CAP }
+    }
 }
 
 impl Backoff {
+    /// Backoff whose largest ceiling is `cap` (at least one second) instead of [`CAP`].
+    pub fn with_cap(cap: Duration) -> Self {
+        Self { attempt: 0, cap: cap.max(Duration::from_secs(1)) }
+    }
+
     /// The ceiling of the next wait.
     pub fn ceiling(&self) -> Duration {
         let factor = 1u64 << self.attempt.min(20);
-        Duration::from_millis((BASE.as_millis() as u64).saturating_mul(factor)).min(CAP)
+        Duration::from_millis((BASE.as_millis() as u64).saturating_mul(factor)).min(self.cap)
     }
 
     /// The wait before the next attempt after a failure, honouring `retry_after`.
@@ -68,7 +80,7 @@ mod tests {
         let mut rng = rand::rngs::StdRng::seed_from_u64(9);
         let mut seen = std::collections::HashSet::new();
         for _ in 0..200 {
-            let mut b = Backoff { attempt: 12 };
+            let mut b = Backoff { attempt: 12, cap: CAP };
             let d = b.next_delay(&mut rng, None);
             assert!(d <= CAP);
             seen.insert(d.as_secs() / 60);
@@ -79,6 +91,21 @@ mod tests {
         for _ in 0..100 {
             assert!(b.next_delay(&mut rng, None) <= CAP);
         }
+    }
+
+    #[test]
+    fn a_configured_ceiling_replaces_ten_minutes() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let mut b = Backoff::with_cap(Duration::from_secs(3));
+        let ceilings: Vec<_> = (0..6)
+            .map(|_| {
+                let c = b.ceiling().as_secs();
+                assert!(b.next_delay(&mut rng, None) <= Duration::from_secs(3));
+                c
+            })
+            .collect();
+        assert_eq!(ceilings, [2, 3, 3, 3, 3, 3]);
+        assert_eq!(Backoff::with_cap(Duration::ZERO).ceiling(), Duration::from_secs(1));
     }
 
     #[test]

@@ -49,13 +49,17 @@ pub enum SyncError {
     /// The body could not be prepared.
     #[error("local: {0}")]
     Local(String),
+    /// The local queue failed (disk full, read-only, ...); the server may hold the batch
+    /// already, and sending it again later is safe.
+    #[error("local queue: {0}")]
+    Storage(String),
 }
 
 impl SyncError {
     /// Whether trying again later may succeed (network errors, 408, 429, 5xx).
     pub fn is_retryable(&self) -> bool {
         match self {
-            SyncError::Network(_) | SyncError::Deferred(_) => true,
+            SyncError::Network(_) | SyncError::Deferred(_) | SyncError::Storage(_) => true,
             SyncError::Server { status, .. } => matches!(status, 408 | 429 | 500..=599),
             _ => false,
         }
@@ -182,15 +186,13 @@ impl SyncClient {
         if body.len() > MAX_BATCH_BYTES || compressed.len() > MAX_BATCH_BYTES {
             return Err(SyncError::Local("batch over the size limit".into()));
         }
-        let resp = self
+        let req = self
             .http
             .post(format!("{}/batches", self.base))
             .headers(auth_headers(c)?)
             .header(header::CONTENT_TYPE, "application/json")
-            .header(header::CONTENT_ENCODING, "zstd")
-            .body(compressed)
-            .send()
-            .await?;
+            .header(header::CONTENT_ENCODING, "zstd");
+        let resp = crate::fault::batch_body(req, compressed).send().await?;
         Self::answer(resp).await
     }
 
