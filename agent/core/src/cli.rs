@@ -96,7 +96,13 @@ fn open(dir: &std::path::Path, probes: Probes) -> anyhow::Result<Agent> {
     let config = AgentConfig::load_or_create(dir)
         .with_context(|| format!("cannot use the data dir {}", dir.display()))?;
     let secrets = Secrets(open_store(dir, &config.device_id.to_string()));
-    Ok(Agent::open(dir, secrets, probes, Arc::new(SystemClock))?)
+    Agent::open(dir, secrets, probes, Arc::new(SystemClock)).map_err(|e| {
+        match check_data_dir(dir) {
+            // e.g. a read-only file system: SQLite cannot even open the queue; say why.
+            Some(why) => anyhow::anyhow!("{e}; {why}"),
+            None => e.into(),
+        }
+    })
 }
 
 async fn execute(cli: Cli) -> anyhow::Result<()> {
@@ -124,13 +130,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
             agent.run(shutdown_signal()).await?;
         }
         Command::Status { json } => {
-            let agent = match open(&dir, Probes::none()) {
-                Ok(agent) => agent,
-                Err(e) => match check_data_dir(&dir) {
-                    Some(why) => anyhow::bail!("{e:#}; {why}"),
-                    None => return Err(e),
-                },
-            };
+            let agent = open(&dir, Probes::none())?;
             let mut status = agent.status().await?;
             // Another process (`run`) captures: whether it can write is seen from here by
             // writing into the same directory.
@@ -182,7 +182,7 @@ fn check_data_dir(dir: &std::path::Path) -> Option<String> {
     };
     let result = write();
     let _ = std::fs::remove_file(&path);
-    result.err().map(|e| format!("the data dir cannot be written ({e}): capture waits"))
+    result.err().map(|e| format!("the data dir cannot be written: {e}"))
 }
 
 async fn probe(dir: &std::path::Path, shots: Option<PathBuf>) -> anyhow::Result<()> {

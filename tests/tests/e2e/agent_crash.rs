@@ -149,7 +149,10 @@ async fn sigkill_at_named_points_of_the_sync_path_keeps_the_queue_sound_and_lose
                 let on_server: HashSet<_> =
                     server.store().record_ids(server.company).await.unwrap().into_iter().collect();
                 for r in in_flight_records(&mut q) {
-                    assert!(queued.contains(&r), "round {round}: {r} left the queue unacknowledged");
+                    assert!(
+                        queued.contains(&r),
+                        "round {round}: {r} left the queue unacknowledged"
+                    );
                     assert!(on_server.contains(&r), "round {round}: {r} acknowledged, not stored");
                 }
             }

@@ -6,7 +6,8 @@
 //! fills the file system with a plain file until the kernel answers `ENOSPC`. SQLite then meets
 //! the same error a full laptop disk gives it. (Not `chmod`: root ignores permissions; not
 //! `PRAGMA max_page_count`: that is SQLite's own limit, not the disk.) The mount is removed when
-//! the test ends, however it ends.
+//! the test ends, however it ends. A read-only remount of the same file system checks that the
+//! CLI says why it cannot open the queue, and works again once it is writable.
 
 use crate::agent_cli::agentd;
 use std::io::Write;
@@ -114,7 +115,10 @@ async fn a_full_disk_pauses_capture_says_why_and_recovers_without_losing_what_wa
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     let st: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    assert!(st["storage_error"].as_str().unwrap_or_default().contains("cannot be written"), "{st:#}");
+    assert!(
+        st["storage_error"].as_str().unwrap_or_default().contains("cannot be written"),
+        "{st:#}"
+    );
     assert_eq!(st["capturing"], false);
 
     // Still full: sampling and syncing go on failing softly; nothing is captured meanwhile.
@@ -134,10 +138,43 @@ async fn a_full_disk_pauses_capture_says_why_and_recovers_without_losing_what_wa
 
     let spans = server.store().app_spans(server.company, 0, i64::MAX).await.unwrap();
     let titles: Vec<_> = spans.iter().filter_map(|s| s.title.clone()).collect();
-    for t in ["before 1", "before 2"].iter().map(|t| t.to_string()).chain(closing).chain(["after 1".into()]) {
+    for t in ["before 1", "before 2"]
+        .iter()
+        .map(|t| t.to_string())
+        .chain(closing)
+        .chain(["after 1".into()])
+    {
         assert!(titles.contains(&t), "{t:?} was lost; the server has {titles:?}");
     }
     assert!(!titles.iter().any(|t| t.starts_with("unseen")), "captured while paused: {titles:?}");
     let q = agent.queue().call(|db| db.integrity_check()).await.unwrap();
     assert_eq!(q, "ok");
+
+    // Read-only. A file system cannot be remounted read-only under a process writing to it
+    // (EBUSY), so the agent stops first; then every command says why it cannot work, and
+    // all is well once the file system is writable again.
+    drop(agent);
+    let remount = |mode: &str| {
+        let out = Command::new("mount")
+            .args(["-o", &format!("remount,{mode}")])
+            .arg(tmpfs.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    remount("ro");
+    for cmd in [&["status", "--json"][..], &["sync-now"]] {
+        let out = agentd(&data).args(cmd).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{cmd:?} on a read-only queue");
+        assert!(
+            stderr.contains("the data dir cannot be written: Read-only file system"),
+            "{cmd:?}: {stderr}"
+        );
+    }
+    remount("rw");
+    let out = agentd(&data).args(["status", "--json"]).output().unwrap();
+    let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(st["storage_error"].is_null(), "{st:#}");
+    assert_eq!(st["queue"]["records"], 0);
 }

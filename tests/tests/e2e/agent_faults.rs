@@ -2,8 +2,7 @@
 //! server refuses, and a network that is slow, cuts connections mid-body and partitions.
 
 use crate::agent_cli::{
-    Running, agentd, desktop_with_xterm, enroll, eventually, fast_policy, ok, push, sigterm,
-    status,
+    Running, agentd, desktop_with_xterm, enroll, eventually, fast_policy, ok, push, sigterm, status,
 };
 use std::collections::HashSet;
 use std::path::Path;
@@ -81,7 +80,10 @@ async fn a_poison_record_is_set_aside_with_a_counter_and_later_batches_are_not_b
     good.extend(push(dir.path(), 5, &mut seq));
     ok(agentd(dir.path()).arg("sync-now").output().unwrap());
     let st = status(dir.path());
-    assert_eq!((st["queue"]["records"].as_u64(), st["queue"]["set_aside"].as_u64()), (Some(0), Some(3)));
+    assert_eq!(
+        (st["queue"]["records"].as_u64(), st["queue"]["set_aside"].as_u64()),
+        (Some(0), Some(3))
+    );
     let aside = set_aside(dir.path());
     assert_eq!(aside[2].0, third[0]);
     assert!(aside[2].1.contains("breaks the record rules"), "{aside:?}");
@@ -118,10 +120,7 @@ async fn through_a_fault_proxy_the_running_agent_drains_its_queue_once_the_fault
         .env("WORKTRAIL_COMPANY_KEY", server.company_key.expose())
         .output()
         .unwrap());
-    configure(
-        dir.path(),
-        &[("max_retry_secs", 2.into()), ("extension_port", 0.into())],
-    );
+    configure(dir.path(), &[("max_retry_secs", 2.into()), ("extension_port", 0.into())]);
     let mut seq = 0;
     let generated = push(dir.path(), 1000, &mut seq);
     let desktop = desktop_with_xterm("fault proxy").await;
@@ -159,10 +158,15 @@ async fn through_a_fault_proxy_the_running_agent_drains_its_queue_once_the_fault
     let expected: HashSet<_> = generated.iter().copied().collect();
     assert!(!expected.is_subset(&during), "the queue drained before the faults ended: {stats:?}");
 
-    eventually("every queued record on the server and the queue empty", Duration::from_secs(60), || async {
-        let on_server = stored(&server).await.0;
-        (expected.is_subset(&on_server) && status(dir.path())["queue"]["records"] == 0).then_some(())
-    })
+    eventually(
+        "every queued record on the server and the queue empty",
+        Duration::from_secs(60),
+        || async {
+            let on_server = stored(&server).await.0;
+            (expected.is_subset(&on_server) && status(dir.path())["queue"]["records"] == 0)
+                .then_some(())
+        },
+    )
     .await;
     let drained = healed.elapsed();
     assert!(run.0.try_wait().unwrap().is_none(), "run survived the faults");

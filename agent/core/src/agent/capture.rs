@@ -83,7 +83,10 @@ impl Capture {
         }
         if self.held.len() > MAX_HELD {
             let over = self.held.len() - MAX_HELD;
-            tracing::error!(records = over, "too many records waiting for the disk; dropping the oldest");
+            tracing::error!(
+                records = over,
+                "too many records waiting for the disk; dropping the oldest"
+            );
             self.held.drain(..over);
         }
         let now = self.clock.now_ms();

@@ -119,7 +119,10 @@ impl Syncer {
                     if ack.batch_id != batch.batch_id {
                         return Err(SyncError::Protocol("ack for another batch".into()));
                     }
-                    crate::fault::point("response-arrived", &format_args!("batch={}", batch.batch_id));
+                    crate::fault::point(
+                        "response-arrived",
+                        &format_args!("batch={}", batch.batch_id),
+                    );
                     let now = self.clock.now_ms();
                     let id = batch.batch_id;
                     self.queue.call(move |db| db.ack_batch(id, now)).await.map_err(local)?;

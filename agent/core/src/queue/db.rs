@@ -92,7 +92,10 @@ impl QueueDb {
         self.count += out.len() as u64;
         self.bytes += added;
         if let Some(first) = out.first() {
-            crate::fault::point("queued", &format_args!("first={} records={}", first.id, out.len()));
+            crate::fault::point(
+                "queued",
+                &format_args!("first={} records={}", first.id, out.len()),
+            );
         }
         // The records are stored: a failure to evict must not make the caller write them again.
         if let Err(e) = self.enforce_caps(now_ms) {
@@ -166,8 +169,12 @@ impl QueueDb {
                 let body: String = row.get(2)?;
                 match (id.parse(), serde_json::from_str(&body)) {
                     (Ok(id), Ok(body)) => records.push(Record { id, seq, body }),
-                    (Err(_), _) => unreadable.push((seq, "the record id does not parse".to_owned())),
-                    (_, Err(e)) => unreadable.push((seq, format!("the record does not decode: {e}"))),
+                    (Err(_), _) => {
+                        unreadable.push((seq, "the record id does not parse".to_owned()))
+                    }
+                    (_, Err(e)) => {
+                        unreadable.push((seq, format!("the record does not decode: {e}")))
+                    }
                 }
             }
         }
