@@ -240,6 +240,10 @@ fn check_text(what: &str, s: &str) -> Result<(), BatchRuleError> {
     if s.len() > MAX_TEXT_BYTES {
         return Err(BatchRuleError(format!("{what} is longer than {MAX_TEXT_BYTES} bytes")));
     }
+    // PostgreSQL text cannot hold U+0000; refused here, both backends answer alike.
+    if s.contains('\0') {
+        return Err(BatchRuleError(format!("{what} contains a NUL character")));
+    }
     Ok(())
 }
 

@@ -160,6 +160,11 @@ async fn malformed_batches_are_refused_with_invalid_batch(backend: Backend) {
     }
     let msg = expect_error(send(&s, &token, &backwards).await, ErrorCode::InvalidBatch).await;
     assert!(msg.contains("record 0"), "{msg}");
+    // A NUL in any text: PostgreSQL could not store it (it answered 500, a poison record that
+    // blocked an agent's queue behind it for good); both backends refuse it alike.
+    let nul = batch(vec![app_span(1, "a title\0with a NUL")]);
+    let msg = expect_error(send(&s, &token, &nul).await, ErrorCode::InvalidBatch).await;
+    assert!(msg.contains("NUL"), "{msg}");
     let too_many = batch((0..=MAX_BATCH_RECORDS as i64).map(|i| app_span(i, "")).collect());
     let body = gzip(&serde_json::to_vec(&too_many).unwrap());
     expect_error(send_raw(&s, &token, body, Some("gzip")).await, ErrorCode::InvalidBatch).await;

@@ -24,8 +24,12 @@ use worktrail_shared::limits::{MAX_SPAN_MS, MAX_TEXT_BYTES};
 /// A silence between samples longer than this (or three sample intervals) is a suspend.
 pub const SUSPEND_GAP_MS: i64 = 60_000;
 
-/// Cuts a text to the wire's limit at a character boundary, so no record is ever refused.
+/// Cuts a text to the wire's limit at a character boundary and drops NUL characters (a window
+/// may put them in its title; the wire refuses them), so no record is ever refused.
 pub(crate) fn clip(mut s: String) -> String {
+    if s.contains('\0') {
+        s.retain(|c| c != '\0');
+    }
     if s.len() > MAX_TEXT_BYTES {
         let mut end = MAX_TEXT_BYTES;
         while !s.is_char_boundary(end) {

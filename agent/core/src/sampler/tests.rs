@@ -253,3 +253,11 @@ fn idle_after_a_suspend_starts_no_earlier_than_the_wake_up() {
     let RecordBody::IdleSpan { start_ms, .. } = idle[0] else { panic!() };
     assert!(start_ms >= T0 + 611_000, "idle starts at the wake-up, not before the gap");
 }
+
+#[test]
+fn texts_lose_nul_characters_and_are_cut_to_the_wire_limit_at_a_character_boundary() {
+    assert_eq!(clip("a\0b\0".into()), "ab");
+    let long = "é".repeat(MAX_TEXT_BYTES);
+    let cut = clip(long);
+    assert!(cut.len() <= MAX_TEXT_BYTES && cut.chars().all(|c| c == 'é'));
+}
