@@ -187,7 +187,8 @@ async fn enroll_run_and_sigterm_put_records_on_the_server_under_the_right_compan
     drop(desktop);
 }
 
-/// Pushes `n` records straight into the agent's queue (the agent is not running).
+/// Pushes `n` records straight into the agent's queue (the agent is not running), queued now
+/// (so a running agent's age cap does not evict them).
 pub(crate) fn push(dir: &Path, n: usize, seq: &mut i64) -> Vec<RecordId> {
     let mut q = QueueDb::open(&dir.join("queue.sqlite3"), Caps::default()).unwrap();
     let items = (0..n)
@@ -207,7 +208,8 @@ pub(crate) fn push(dir: &Path, n: usize, seq: &mut i64) -> Vec<RecordId> {
             (body, None)
         })
         .collect();
-    q.push(items, 1).unwrap().into_iter().map(|r| r.id).collect()
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    q.push(items, now.as_millis() as i64).unwrap().into_iter().map(|r| r.id).collect()
 }
 
 /// 50 rounds on CI (`WORKTRAIL_SOAK_ROUNDS` for the soak script). The kill moment of each round

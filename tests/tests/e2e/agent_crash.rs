@@ -22,7 +22,7 @@ use worktrail_agent_core::queue::{Caps, QueueDb};
 use worktrail_shared::RecordId;
 use worktrail_shared::api::BatchRequest;
 use worktrail_tests::agent::{XDesktop, wait_for};
-use worktrail_tests::{Backend, TestServer};
+use worktrail_tests::{Backend, TestServer, soak};
 
 /// Records per batch in these rounds (`WORKTRAIL_FAULT_BATCH_RECORDS`).
 const BATCH: usize = 10;
@@ -75,7 +75,7 @@ fn in_flight_records(q: &mut QueueDb) -> Vec<RecordId> {
 
 /// An xterm on `desktop` whose title changes every 300 ms, so a sampling agent closes a span at
 /// every sample.
-fn ticking_xterm(desktop: &XDesktop) -> Running {
+pub(crate) fn ticking_xterm(desktop: &XDesktop) -> Running {
     let script = "i=0; while :; do printf '\\033]0;tick %s\\007' $i; i=$((i+1)); sleep 0.3; done";
     let child = desktop
         .command("xterm")
@@ -93,8 +93,7 @@ fn ticking_xterm(desktop: &XDesktop) -> Running {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_named_points_of_the_sync_path_keeps_the_queue_sound_and_loses_and_duplicates_nothing()
  {
-    let rounds: usize =
-        std::env::var("WORKTRAIL_SOAK_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
+    let rounds = soak::rounds(100);
     let server = TestServer::start(Backend::Sqlite).await.unwrap();
     server.store().set_policy(server.company, &fast_policy()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -169,11 +168,20 @@ async fn sigkill_at_named_points_of_the_sync_path_keeps_the_queue_sound_and_lose
     let duplicated = stored.len() - unique.len();
     let lost = generated.difference(&unique).count();
     let invented = unique.difference(&generated).count();
-    eprintln!(
-        "named points: {rounds} rounds in {elapsed:?}, kills {kills:?}, {} records, lost {lost}, \
-         duplicated {duplicated}",
-        generated.len()
-    );
+    eprintln!("named points: {rounds} rounds in {elapsed:?}, kills {kills:?}");
+    let (server_5xx, panics) = server.server_faults();
+    soak::Report {
+        test: "agent SIGKILL at named points of sync",
+        rounds,
+        faults: kills.values().sum(),
+        generated: generated.len(),
+        lost,
+        duplicated,
+        server_5xx,
+        panics: Some(panics),
+    }
+    .print();
     assert_eq!((lost, duplicated, invented), (0, 0, 0), "{} generated", generated.len());
+    assert_eq!((server_5xx, panics), (0, 0));
     assert!(kills.len() == POINTS.len() || rounds < POINTS.len(), "{kills:?}");
 }

@@ -147,7 +147,10 @@ impl SyncClient {
     ) -> Result<T, SyncError> {
         let status = resp.status();
         if status.is_success() {
-            return resp.json().await.map_err(|e| SyncError::Protocol(e.without_url().to_string()));
+            // A body cut short is the network's fault (retry); a whole body that does not
+            // decode is the server's (do not).
+            let bytes = resp.bytes().await?;
+            return serde_json::from_slice(&bytes).map_err(|e| SyncError::Protocol(e.to_string()));
         }
         let retry_after = resp
             .headers()

@@ -89,3 +89,28 @@ fn only_network_errors_408_429_and_5xx_are_retried() {
     assert!(!SyncError::Protocol("junk".into()).is_retryable());
     assert!(server(402).blocks_agent() && !server(429).blocks_agent());
 }
+
+/// A server that answers every connection with `reply` and closes.
+async fn raw(reply: &'static [u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf).await;
+            let _ = s.write_all(reply).await;
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn an_answer_cut_short_is_a_network_error_and_a_whole_bad_answer_is_not() {
+    let cut = raw(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{\"batch_id\":").await;
+    let err = SyncClient::new(&cut).unwrap().policy(&creds()).await.unwrap_err();
+    assert!(matches!(err, SyncError::Network(_)) && err.is_retryable(), "{err:?}");
+    let junk = raw(b"HTTP/1.1 200 OK\r\ncontent-length: 8\r\n\r\nnot json").await;
+    let err = SyncClient::new(&junk).unwrap().policy(&creds()).await.unwrap_err();
+    assert!(matches!(err, SyncError::Protocol(_)) && !err.is_retryable(), "{err:?}");
+}
