@@ -107,8 +107,8 @@ fn configure(dir: &Path, set: &[(&str, serde_json::Value)]) {
 
 /// `worktrail-agentd run` talks to the server only through a [`FaultProxy`] that adds latency,
 /// resets connections at random byte offsets (requests cut mid-body, responses lost after the
-/// server committed), blackholes and refuses: six phases, ~13 s, on CI; `WORKTRAIL_SOAK_ROUNDS`
-/// phases (cycling through the same six, ~2 s each) in the soak run. The agent's retry ceiling
+/// server committed), blackholes and refuses: six phases, ~13 s, on CI; a tenth of
+/// `WORKTRAIL_SOAK_ROUNDS` phases (cycling through the same six, ~2 s each) in the soak run. The agent's retry ceiling
 /// is set to 2 s in its config (time-compressed: the default is 10 minutes). It starts with
 /// 1,000 queued records and keeps capturing a desktop whose window title changes every 300 ms,
 /// so there is always something to send. Once the faults stop (and the title stops changing)
@@ -149,7 +149,8 @@ async fn through_a_fault_proxy_the_running_agent_drains_its_queue_once_the_fault
         (Fault::Refuse, 2),
         (Fault::Cut { max_bytes: 600 }, 2),
     ];
-    let phases = soak::rounds(cycle.len());
+    // A tenth of the round count: 6 phases on CI, 100 (~4 min) in a 1,000-round soak run.
+    let phases = (soak::rounds(10 * cycle.len()) / 10).max(cycle.len());
     for (fault, secs) in cycle.iter().cycle().take(phases) {
         proxy.set(*fault);
         tokio::time::sleep(Duration::from_secs(*secs)).await;
