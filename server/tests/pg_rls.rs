@@ -435,3 +435,32 @@ async fn one_transaction(
     assert!(mine.is_subset(&got), "{company} saw {} of its {} rows", got.len(), mine.len());
     ids.iter().filter(|id| !mine.contains(id)).count() as u64
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_starting_at_once_migrate_and_grant_without_tripping_over_each_other() {
+    let Some(db) = TestDb::create(Backend::Postgres).await else { return };
+    let opens: Vec<_> = (0..4)
+        .map(|_| {
+            let (app, owner) = (db.app_url.clone(), db.migrate_url.clone());
+            tokio::spawn(async move { store::open_with(&app, owner.as_deref()).await.map(|_| ()) })
+        })
+        .collect();
+    for open in opens {
+        open.await.unwrap().unwrap();
+    }
+}
+
+#[tokio::test]
+async fn the_app_role_refuses_to_serve_a_schema_with_a_missing_migration() {
+    let Some((db, store, _role)) = setup().await else { return };
+    store.close().await;
+    // As the app role on a fully migrated schema: it only checks, and opens.
+    store::open(&db.app_url).await.unwrap().close().await;
+    let mut owner = PgConnection::connect(&db.url).await.unwrap();
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 7")
+        .execute(&mut owner)
+        .await
+        .unwrap();
+    let err = store::open(&db.app_url).await.err().expect("a missing migration is refused");
+    assert!(err.to_string().contains("migration 7 (rls) is not applied"), "{err}");
+}

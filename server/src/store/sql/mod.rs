@@ -200,6 +200,10 @@ impl PgStore {
         let me: String = sqlx::query_scalar("SELECT current_user").fetch_one(&owner.pool).await?;
         if me != app {
             let role = format!("\"{}\"", app.replace('"', "\"\""));
+            // Replicas starting at once would otherwise grant concurrently and fail with
+            // "tuple concurrently updated": one at a time, under a transaction-scoped lock.
+            let mut tx = owner.pool.begin().await?;
+            sqlx::query("SELECT pg_advisory_xact_lock(7072616)").execute(&mut *tx).await?;
             for stmt in [
                 format!("GRANT USAGE ON SCHEMA public TO {role}"),
                 format!(
@@ -209,8 +213,9 @@ impl PgStore {
                 format!("REVOKE UPDATE, DELETE ON TABLE audit_log FROM {role}"),
                 format!("GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO {role}"),
             ] {
-                sqlx::raw_sql(sqlx::AssertSqlSafe(stmt)).execute(&owner.pool).await?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(stmt)).execute(&mut *tx).await?;
             }
+            tx.commit().await?;
         }
         owner.pool.close().await;
         Ok(())
