@@ -461,6 +461,8 @@ async fn the_app_role_refuses_to_serve_a_schema_with_a_missing_migration() {
         .execute(&mut owner)
         .await
         .unwrap();
-    let err = store::open(&db.app_url).await.err().expect("a missing migration is refused");
+    let Err(err) = store::open(&db.app_url).await else {
+        panic!("a missing migration must be refused");
+    };
     assert!(err.to_string().contains("migration 7 (rls) is not applied"), "{err}");
 }
