@@ -47,6 +47,11 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `sqlite:…` or `postgres://…`; defaults to SQLite in `data_dir`.
     pub database_url: Option<String>,
+    /// PostgreSQL URL of the schema owner, for migrations (the server then serves as the
+    /// `database_url` role, confined by row-level security).
+    pub migrate_url: Option<String>,
+    /// Screenshots in an S3-compatible bucket; files under `data_dir/objects` when `None`.
+    pub s3: Option<objects::S3Config>,
     /// Longest time a request may take, body included.
     pub request_timeout: Duration,
     /// Rate limits of the agent API.
@@ -60,6 +65,8 @@ impl Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: data_dir.into(),
             database_url: None,
+            migrate_url: None,
+            s3: None,
             request_timeout: Duration::from_secs(30),
             rate_limits: ratelimit::RateLimits::default(),
         }
@@ -80,6 +87,9 @@ pub enum LaunchError {
     /// The database could not be opened or migrated.
     #[error("database: {0}")]
     Store(#[from] store::StoreError),
+    /// The object storage could not be set up or does not answer.
+    #[error("object storage: {0}")]
+    Objects(std::io::Error),
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -99,14 +109,21 @@ pub async fn open_state(config: &Config) -> Result<AppState, LaunchError> {
         .database_url
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("worktrail.db").display()));
-    let store = store::open(&url).await?;
+    let store = store::open_with(&url, config.migrate_url.as_deref()).await?;
+    let objects = match &config.s3 {
+        None => objects::Objects::local(data_dir.join("objects")),
+        Some(s3) => objects::Objects::s3(s3),
+    }
+    .map_err(LaunchError::Objects)?;
+    objects.check().await.map_err(LaunchError::Objects)?;
+    let objects: Arc<dyn objects::ObjectStore> = Arc::new(objects);
     // A fresh installation starts with the default plans, so `company create` works at once.
     if store.list_plans().await?.is_empty() {
         provision::seed_default_plans(store.as_ref(), clock::SystemClock.now_ms()).await?;
     }
     Ok(AppState::new(
         store,
-        Arc::new(objects::LocalObjects::new(data_dir.join("objects"))),
+        objects,
         Arc::new(clock::SystemClock),
         config.rate_limits,
         config.request_timeout,

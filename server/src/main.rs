@@ -24,6 +24,23 @@ struct Cli {
     /// Database URL (`sqlite://…` or `postgres://…`); defaults to SQLite in the data directory.
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     database_url: Option<String>,
+    /// PostgreSQL URL of the role that owns the schema: migrations run through it and the
+    /// `--database-url` role is granted row access only, so row-level security confines it.
+    #[arg(long, env = "DATABASE_MIGRATE_URL", global = true, hide_env_values = true)]
+    migrate_url: Option<String>,
+    /// Store screenshots in this S3-compatible bucket instead of the data directory
+    /// (credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY).
+    #[arg(long, env = "WORKTRAIL_S3_BUCKET", global = true)]
+    s3_bucket: Option<String>,
+    /// Endpoint of an S3-compatible service (default: AWS).
+    #[arg(long, env = "WORKTRAIL_S3_ENDPOINT", global = true, requires = "s3_bucket")]
+    s3_endpoint: Option<String>,
+    /// The bucket's region.
+    #[arg(long, env = "AWS_REGION", global = true, default_value = "us-east-1")]
+    s3_region: String,
+    /// Allow a plain-HTTP S3 endpoint (private networks and tests only).
+    #[arg(long, env = "WORKTRAIL_S3_ALLOW_HTTP", global = true)]
+    s3_allow_http: bool,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "WORKTRAIL_LOG_JSON", global = true)]
     log_json: bool,
@@ -191,6 +208,13 @@ async fn main() -> Result<()> {
     init_logging(cli.log_json);
     let mut config = Config::new(&cli.data_dir);
     config.database_url = cli.database_url.clone();
+    config.migrate_url = cli.migrate_url.clone();
+    config.s3 = cli.s3_bucket.clone().map(|bucket| worktrail_server::objects::S3Config {
+        bucket,
+        endpoint: cli.s3_endpoint.clone(),
+        region: cli.s3_region.clone(),
+        allow_http: cli.s3_allow_http,
+    });
     let now = SystemClock.now_ms();
     match cli.command {
         Command::Serve { listen, jobs } => {

@@ -1,5 +1,7 @@
 //! Temporary databases for tests: a SQLite file in a temp dir, or a fresh PostgreSQL database
-//! created on the server named by `TEST_DATABASE_URL` and dropped afterwards.
+//! created on the server named by `TEST_DATABASE_URL` and dropped afterwards, with its own app
+//! role (LOGIN, no superuser, no BYPASSRLS, owns nothing) for the server to serve as, the way
+//! production runs: `url` (the admin role) owns the schema and migrates, `app_url` serves.
 
 use sqlx::Connection;
 
@@ -15,8 +17,12 @@ pub enum Backend {
 /// A database that exists for one test.
 #[derive(Debug)]
 pub struct TestDb {
-    /// URL to open it with.
+    /// URL to open it with as the owner (the admin role of `TEST_DATABASE_URL` on PostgreSQL).
     pub url: String,
+    /// URL the server serves through: the app role on PostgreSQL, `url` on SQLite.
+    pub app_url: String,
+    /// The owner's URL for migrations when `app_url` is another role (PostgreSQL).
+    pub migrate_url: Option<String>,
     _dir: Option<tempfile::TempDir>,
     pg: Option<(String, String)>,
 }
@@ -29,7 +35,13 @@ impl TestDb {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let url = format!("sqlite://{}", dir.path().join("worktrail.db").display());
-                Some(Self { url, _dir: Some(dir), pg: None })
+                Some(Self {
+                    app_url: url.clone(),
+                    url,
+                    migrate_url: None,
+                    _dir: Some(dir),
+                    pg: None,
+                })
             }
             Backend::Postgres => {
                 let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
@@ -48,8 +60,25 @@ impl TestDb {
                     .execute(&mut conn)
                     .await
                     .expect("create test database");
+                // Roles are cluster-wide: one per test database, named after it, dropped with it.
+                // A random password, so this works under password authentication too.
+                let password = uuid::Uuid::now_v7().simple().to_string();
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "CREATE ROLE {name} LOGIN PASSWORD '{password}' NOSUPERUSER NOBYPASSRLS \
+                     NOCREATEDB NOCREATEROLE"
+                )))
+                .execute(&mut conn)
+                .await
+                .expect("create the test app role");
                 let url = with_database(&admin_url, &name);
-                Some(Self { url, _dir: None, pg: Some((admin_url, name)) })
+                let app_url = with_user(&url, &name, &password);
+                Some(Self {
+                    migrate_url: Some(url.clone()),
+                    url,
+                    app_url,
+                    _dir: None,
+                    pg: Some((admin_url, name)),
+                })
             }
         }
     }
@@ -72,6 +101,17 @@ fn with_database(url: &str, name: &str) -> String {
     }
 }
 
+/// `url` with its user and password replaced.
+fn with_user(url: &str, user: &str, password: &str) -> String {
+    let after_scheme = url.find("://").map(|i| i + 3).unwrap_or(0);
+    let rest = &url[after_scheme..];
+    let host = match rest.find('@') {
+        Some(at) if rest.find('/').is_none_or(|slash| at < slash) => &rest[at + 1..],
+        _ => rest,
+    };
+    format!("{}{user}:{password}@{host}", &url[..after_scheme])
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         let Some((admin_url, name)) = self.pg.take() else { return };
@@ -81,6 +121,8 @@ impl Drop for TestDb {
             rt.block_on(async {
                 let mut conn = sqlx::PgConnection::connect(&admin_url).await.ok()?;
                 let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.ok()?;
+                let sql = format!("DROP ROLE IF EXISTS {name}");
                 sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.ok()
             })
         })
@@ -90,7 +132,16 @@ impl Drop for TestDb {
 
 #[cfg(test)]
 mod tests {
-    use super::with_database;
+    use super::{with_database, with_user};
+
+    #[test]
+    fn the_user_and_password_are_replaced() {
+        assert_eq!(with_user("postgres://u:pw@h:5432/x", "app", "s"), "postgres://app:s@h:5432/x");
+        assert_eq!(
+            with_user("postgres://h/x?sslmode=disable", "app", "s"),
+            "postgres://app:s@h/x?sslmode=disable"
+        );
+    }
 
     #[test]
     fn the_database_name_is_replaced_and_the_query_kept() {

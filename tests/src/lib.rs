@@ -3,6 +3,7 @@
 //! with a manual clock and a seeded company.
 
 pub mod db;
+pub mod moto;
 pub mod soak;
 
 use reqwest::StatusCode;
@@ -12,7 +13,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use worktrail_server::clock::{Clock, ManualClock, SystemClock};
-use worktrail_server::objects::LocalObjects;
+use worktrail_server::objects::{ObjectStore, Objects};
 use worktrail_server::ratelimit::{Rate, RateLimits};
 use worktrail_server::store::Store;
 use worktrail_server::{AppState, provision};
@@ -33,6 +34,8 @@ pub struct Options {
     pub extra_plans: Vec<worktrail_server::domain::plan::Plan>,
     /// Longest time a request may take, body included.
     pub request_timeout: Duration,
+    /// Where screenshots go (default: files in `objects_dir`).
+    pub objects: Option<Arc<dyn ObjectStore>>,
 }
 
 impl Default for Options {
@@ -43,6 +46,7 @@ impl Default for Options {
             plan: "trial".into(),
             extra_plans: Vec::new(),
             request_timeout: Duration::from_secs(30),
+            objects: None,
         }
     }
 }
@@ -79,7 +83,9 @@ impl TestServer {
     /// Starts a server with `options`.
     pub async fn start_with(backend: Backend, options: Options) -> Option<Self> {
         let db = TestDb::create(backend).await?;
-        let store = worktrail_server::store::open(&db.url).await.expect("open the test database");
+        let store = worktrail_server::store::open_with(&db.app_url, db.migrate_url.as_deref())
+            .await
+            .expect("open the test database");
         let now = SystemClock.now_ms();
         let clock = ManualClock::new(now);
         provision::seed_default_plans(store.as_ref(), now).await.expect("seed plans");
@@ -93,7 +99,10 @@ impl TestServer {
         let objects_dir = tempfile::tempdir().expect("temp dir");
         let state = AppState::new(
             store,
-            Arc::new(LocalObjects::new(objects_dir.path())),
+            match &options.objects {
+                Some(objects) => objects.clone(),
+                None => Arc::new(Objects::local(objects_dir.path()).expect("local objects")),
+            },
             Arc::new(clock.clone()),
             options.rate_limits,
             options.request_timeout,

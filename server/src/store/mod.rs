@@ -12,6 +12,7 @@
 
 pub mod portal_types;
 mod sql;
+pub use sql::PgStore;
 pub mod types;
 
 pub use portal_types::*;
@@ -338,10 +339,34 @@ pub trait Store: OwnerStore + PortalStore + Send + Sync + 'static {
 /// Opens the store for `url` (`sqlite://path` or `postgres://…`), checks its settings and runs
 /// migrations.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    open_with(url, None).await
+}
+
+/// Opens the store for `url`. With `migrate_url` (PostgreSQL only), migrations run through that
+/// URL, whose role owns the tables, and `url`'s role is granted row access to them and nothing
+/// more: row-level security then confines the server to one company per transaction. Without
+/// it, `url`'s role migrates when it owns the schema, and otherwise only checks that every
+/// migration was applied.
+pub async fn open_with(url: &str, migrate_url: Option<&str>) -> Result<Arc<dyn Store>, StoreError> {
     let store: Arc<dyn Store> = if url.starts_with("sqlite:") {
+        if migrate_url.is_some() {
+            return Err(StoreError::Config(
+                "a migration URL applies to PostgreSQL only (SQLite has no roles)".to_owned(),
+            ));
+        }
         Arc::new(sql::SqliteStore::connect(url).await?)
-    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Arc::new(sql::PgStore::connect(url).await?)
+    } else if is_postgres(url) {
+        if let Some(owner_url) = migrate_url {
+            if !is_postgres(owner_url) {
+                return Err(StoreError::Config(
+                    "the migration URL must start with postgres://".to_owned(),
+                ));
+            }
+            sql::PgStore::migrate_as_owner(owner_url, url).await?;
+        }
+        let store = sql::PgStore::connect(url).await?;
+        store.warn_if_unfenced().await?;
+        Arc::new(store)
     } else {
         return Err(StoreError::Config(
             "DATABASE_URL must start with sqlite: or postgres://".to_owned(),
@@ -349,6 +374,24 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     };
     store.migrate().await?;
     Ok(store)
+}
+
+fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// Sets the tenant of the current PostgreSQL transaction: row-level security (migration 0007)
+/// then shows and accepts only `company`'s rows until the transaction ends. Transaction-local,
+/// so a connection returned to the pool carries no tenant.
+pub async fn set_tenant(
+    conn: &mut sqlx::PgConnection,
+    company: CompanyId,
+) -> Result<(), StoreError> {
+    sqlx::query("SELECT set_config('app.company_id', $1, true)")
+        .bind(company.0.to_string())
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// What the OWNER's pages may read and change: companies, plans, subscriptions, key prefixes and

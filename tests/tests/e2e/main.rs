@@ -38,6 +38,7 @@ mod agent_x11;
 mod hostile_input;
 mod isolation;
 mod jobs;
+mod objects_s3;
 mod portal_access;
 mod portal_auth;
 mod portal_browser;

@@ -78,6 +78,47 @@ impl SqliteStore {
     async fn ingest_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
         Some(self.ingest_lock.clone().lock_owned().await)
     }
+
+    /// A transaction for `company`'s rows. SQLite has no row-level security: the store's
+    /// `WHERE company_id` clauses are its only fence.
+    async fn tenant(
+        &self,
+        _company: CompanyId,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        Ok(self.pool.begin().await?)
+    }
+
+    /// A transaction for the platform's reads across companies.
+    async fn platform(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        Ok(self.pool.begin().await?)
+    }
+
+    async fn enter(
+        _conn: &mut sqlx::SqliteConnection,
+        _company: CompanyId,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    // The lookups that find a company (or a session) from a secret, before any tenant context.
+    const KEY_COMPANY: &str = "SELECT company_id FROM company_keys WHERE key_hash = $1";
+    const LOGIN_COMPANIES: &str =
+        "SELECT DISTINCT company_id FROM users WHERE email = $1 ORDER BY company_id";
+    const INVITATION_COMPANY: &str = "SELECT company_id FROM invitations WHERE token_hash = $1";
+    const SESSION_FIND: &str = "SELECT owner_id, company_id, user_id, expires_at_ms \
+                                FROM sessions WHERE token_hash = $1";
+    const SESSION_CREATE: &str = "INSERT INTO sessions (token_hash, owner_id, company_id, \
+                                  user_id, created_at_ms, expires_at_ms, last_seen_at_ms) \
+                                  VALUES ($1, $2, $3, $4, $5, $6, $5)";
+    const SESSION_DELETE: &str = "DELETE FROM sessions WHERE token_hash = $1";
+    /// Every company with its plan, subscription and seats used.
+    const OWNER_COMPANIES: &str = "SELECT c.id, c.name, s.plan_id, p.code, p.max_seats, \
+         (SELECT COUNT(*) FROM users u WHERE u.company_id = c.id \
+            AND u.role = 'EMPLOYEE' AND u.active = 1), \
+         s.status, s.trial_ends_at_ms, s.period_end_at_ms, s.grace_days, \
+         c.suspended_at_ms, c.created_at_ms, c.last_sync_at_ms, c.time_zone \
+         FROM companies c JOIN subscriptions s ON s.company_id = c.id \
+         JOIN plans p ON p.id = s.plan_id ORDER BY c.name";
 }
 
 impl PgStore {
@@ -86,22 +127,155 @@ impl PgStore {
         None
     }
 
+    /// A transaction that row-level security confines to `company`'s rows (migration 0007).
+    /// The setting is transaction-local: the connection goes back to the pool without it.
+    async fn tenant(
+        &self,
+        company: CompanyId,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        Self::enter(&mut tx, company).await?;
+        Ok(tx)
+    }
+
+    /// A transaction in the platform scope: it may read subscriptions and rollups of every
+    /// company (for the owner's pages and the jobs' schedules) and nothing else of a tenant's.
+    async fn platform(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT set_config('app.scope', 'platform', true)").execute(&mut *tx).await?;
+        Ok(tx)
+    }
+
+    async fn enter(conn: &mut sqlx::PgConnection, company: CompanyId) -> Result<(), StoreError> {
+        crate::store::set_tenant(conn, company).await
+    }
+
+    // The same lookups through the SECURITY DEFINER functions of migration 0007.
+    const KEY_COMPANY: &str = "SELECT company_id FROM worktrail_key_company($1)";
+    const LOGIN_COMPANIES: &str =
+        "SELECT company_id FROM worktrail_login_companies($1) ORDER BY company_id";
+    const INVITATION_COMPANY: &str = "SELECT company_id FROM worktrail_invitation_company($1)";
+    const SESSION_FIND: &str = "SELECT owner_id, company_id, user_id, expires_at_ms \
+                                FROM worktrail_session_find($1)";
+    const SESSION_CREATE: &str = "SELECT worktrail_session_create($1, $2, $3, $4, $5, $6)";
+    const SESSION_DELETE: &str = "SELECT worktrail_session_delete($1)";
+    /// Seats come from a function: the platform scope cannot read `users`.
+    const OWNER_COMPANIES: &str = "SELECT c.id, c.name, s.plan_id, p.code, p.max_seats, \
+         COALESCE(u.seats, 0), \
+         s.status, s.trial_ends_at_ms, s.period_end_at_ms, s.grace_days, \
+         c.suspended_at_ms, c.created_at_ms, c.last_sync_at_ms, c.time_zone \
+         FROM companies c JOIN subscriptions s ON s.company_id = c.id \
+         JOIN plans p ON p.id = s.plan_id \
+         LEFT JOIN worktrail_seats_used() u ON u.company_id = c.id ORDER BY c.name";
+
     /// Connects to PostgreSQL.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let options = PgConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Config(format!("bad PostgreSQL URL: {e}")))?;
+        Self::connect_with(url, 16).await
+    }
+
+    /// Connects with at most `max_connections` connections.
+    pub async fn connect_with(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let options = pg_options(url)?;
         let pool = PgPoolOptions::new()
-            .max_connections(16)
+            .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
         Ok(Self { pool })
     }
 
-    async fn run_migrations(&self) -> Result<(), StoreError> {
-        sqlx::migrate!("./migrations/postgres").run(&self.pool).await?;
+    /// The pool (for tests that check the database's own fences with raw SQL).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Runs the migrations as the role of `owner_url` (which then owns every table and
+    /// function) and grants the role of `app_url` what the server needs: rows of the tables,
+    /// read-only migration history, append-only audit log, the lookup functions. Nothing else:
+    /// the app role owns nothing, so row-level security applies to it.
+    pub async fn migrate_as_owner(owner_url: &str, app_url: &str) -> Result<(), StoreError> {
+        let app = pg_options(app_url)?.get_username().to_owned();
+        let owner = Self::connect_with(owner_url, 1).await?;
+        sqlx::migrate!("./migrations/postgres").run(&owner.pool).await?;
+        let me: String = sqlx::query_scalar("SELECT current_user").fetch_one(&owner.pool).await?;
+        if me != app {
+            let role = format!("\"{}\"", app.replace('"', "\"\""));
+            // Replicas starting at once would otherwise grant concurrently and fail with
+            // "tuple concurrently updated": one at a time, under a transaction-scoped lock.
+            let mut tx = owner.pool.begin().await?;
+            sqlx::query("SELECT pg_advisory_xact_lock(7072616)").execute(&mut *tx).await?;
+            for stmt in [
+                format!("GRANT USAGE ON SCHEMA public TO {role}"),
+                format!(
+                    "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"
+                ),
+                format!("REVOKE INSERT, UPDATE, DELETE ON TABLE _sqlx_migrations FROM {role}"),
+                format!("REVOKE UPDATE, DELETE ON TABLE audit_log FROM {role}"),
+                format!("GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO {role}"),
+            ] {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(stmt)).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        }
+        owner.pool.close().await;
         Ok(())
     }
+
+    /// Warns when this connection's role is not confined by row-level security: a superuser,
+    /// a `BYPASSRLS` role or the tables' owner (the single-URL setup of a demo or a test).
+    pub async fn warn_if_unfenced(&self) -> Result<(), StoreError> {
+        let (superuser, bypass, owns): (bool, bool, bool) = sqlx::query_as(
+            "SELECT r.rolsuper, r.rolbypassrls, EXISTS (SELECT 1 FROM pg_class c \
+             WHERE c.relowner = r.oid AND c.relnamespace = 'public'::regnamespace) \
+             FROM pg_roles r WHERE r.rolname = current_user",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        if superuser || bypass || owns {
+            tracing::warn!(
+                superuser,
+                bypassrls = bypass,
+                owns_tables = owns,
+                "the server's database role is not confined by row-level security; \
+                 serve as an app role and migrate with --migrate-url (docs/DEPLOY.md)"
+            );
+        }
+        Ok(())
+    }
+
+    /// Migrates when this role may (it owns the migration history, or there is none yet, or it
+    /// is a superuser); otherwise, as the app role, only checks that every migration is applied.
+    async fn run_migrations(&self) -> Result<(), StoreError> {
+        let migrator = sqlx::migrate!("./migrations/postgres");
+        let may_migrate: Option<bool> = sqlx::query_scalar(
+            "SELECT c.relowner = r.oid OR r.rolsuper FROM pg_class c, pg_roles r \
+             WHERE c.oid = to_regclass('_sqlx_migrations') AND r.rolname = current_user",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        if may_migrate.unwrap_or(true) {
+            migrator.run(&self.pool).await?;
+            return Ok(());
+        }
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&self.pool)
+                .await?;
+        if let Some(missing) = migrator.iter().find(|m| !applied.contains(&m.version)) {
+            return Err(StoreError::Config(format!(
+                "migration {} ({}) is not applied and this role does not own the schema: run \
+                 `worktrail-server migrate` with --migrate-url (the owner role) first",
+                missing.version, missing.description
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn pg_options(url: &str) -> Result<PgConnectOptions, StoreError> {
+    // The error names the problem, never the URL (it may hold a password).
+    PgConnectOptions::from_str(url)
+        .map_err(|e| StoreError::Config(format!("bad PostgreSQL URL: {e}")))
 }
 
 /// The UTC days (since the epoch) whose rollups a batch changes: every day a record falls in,
@@ -295,7 +469,7 @@ macro_rules! sql_store {
             async fn create_company(&self, new: &NewCompany) -> Result<(), StoreError> {
                 let policy = serde_json::to_string(&new.policy)
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.tenant(new.id).await?;
                 sqlx::query(
                     "INSERT INTO companies (id, name, plan_id, time_zone, policy_json, \
                      created_at_ms) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -369,7 +543,10 @@ macro_rules! sql_store {
                 company: CompanyId,
                 key: &NewKey,
             ) -> Result<(), StoreError> {
-                insert_key!(&self.pool, company, key)
+                let mut tx = self.tenant(company).await?;
+                insert_key!(&mut *tx, company, key)?;
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn expire_company_keys(
@@ -378,6 +555,7 @@ macro_rules! sql_store {
                 keep: CompanyKeyId,
                 at_ms: i64,
             ) -> Result<u64, StoreError> {
+                let mut tx = self.tenant(company).await?;
                 let done = sqlx::query(
                     "UPDATE company_keys SET expires_at_ms = $3 WHERE company_id = $1 \
                      AND id <> $2 AND revoked_at_ms IS NULL \
@@ -386,8 +564,9 @@ macro_rules! sql_store {
                 .bind(company.0)
                 .bind(keep.0)
                 .bind(at_ms)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(done.rows_affected())
             }
 
@@ -398,7 +577,7 @@ macro_rules! sql_store {
                 now_ms: i64,
             ) -> Result<(), StoreError> {
                 let suspended_at_ms = suspended.then_some(now_ms);
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.tenant(company).await?;
                 let done = sqlx::query("UPDATE companies SET suspended_at_ms = $2 WHERE id = $1")
                     .bind(company.0)
                     .bind(suspended_at_ms)
@@ -439,13 +618,15 @@ macro_rules! sql_store {
                 &self,
                 company: CompanyId,
             ) -> Result<Option<Subscription>, StoreError> {
+                let mut tx = self.tenant(company).await?;
                 let row: Option<(String, Option<i64>, Option<i64>, i64)> = sqlx::query_as(
                     "SELECT status, trial_ends_at_ms, period_end_at_ms, grace_days \
                      FROM subscriptions WHERE company_id = $1",
                 )
                 .bind(company.0)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 row.map(|(status, trial, period, grace)| {
                     Ok(Subscription {
                         status: status_of(&status)?,
@@ -464,7 +645,7 @@ macro_rules! sql_store {
                 reason: &str,
                 now_ms: i64,
             ) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.tenant(company).await?;
                 let plan: Option<(Uuid,)> = sqlx::query_as(
                     "UPDATE subscriptions SET status = $2, trial_ends_at_ms = $3, \
                      period_end_at_ms = $4, grace_days = $5, updated_at_ms = $6 \
@@ -504,13 +685,15 @@ macro_rules! sql_store {
                 &self,
                 company: CompanyId,
             ) -> Result<Vec<(i64, SubscriptionStatus, String)>, StoreError> {
+                let mut tx = self.tenant(company).await?;
                 let rows: Vec<(i64, String, String)> = sqlx::query_as(
                     "SELECT at_ms, status, reason FROM subscription_events \
                      WHERE company_id = $1 ORDER BY at_ms, id",
                 )
                 .bind(company.0)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 rows.into_iter().map(|(at, s, r)| Ok((at, status_of(&s)?, r))).collect()
             }
 
@@ -519,13 +702,15 @@ macro_rules! sql_store {
                 company: CompanyId,
                 policy: &Policy,
             ) -> Result<(), StoreError> {
+                let mut tx = self.tenant(company).await?;
                 let json =
                     serde_json::to_string(policy).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 sqlx::query("UPDATE companies SET policy_json = $2 WHERE id = $1")
                     .bind(company.0)
                     .bind(json)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -533,6 +718,14 @@ macro_rules! sql_store {
                 &self,
                 key_hash: &[u8],
             ) -> Result<Option<KeyGate>, StoreError> {
+                // The key's company first (the one lookup across companies), then the gate's
+                // reads inside that company's context.
+                let company: Option<Uuid> = sqlx::query_scalar(Self::KEY_COMPANY)
+                    .bind(key_hash)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                let Some(company) = company.map(CompanyId) else { return Ok(None) };
+                let mut tx = self.tenant(company).await?;
                 type Row = (
                     Uuid,
                     Uuid,
@@ -554,11 +747,13 @@ macro_rules! sql_store {
                      JOIN companies c ON c.id = k.company_id \
                      JOIN subscriptions s ON s.company_id = k.company_id \
                      JOIN plans p ON p.id = s.plan_id \
-                     WHERE k.key_hash = $1",
+                     WHERE k.key_hash = $1 AND k.company_id = $2",
                 )
                 .bind(key_hash)
-                .fetch_optional(&self.pool)
+                .bind(company.0)
+                .fetch_optional(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 row.map(|r| {
                     Ok(KeyGate {
                         key_id: CompanyKeyId(r.0),
@@ -584,14 +779,16 @@ macro_rules! sql_store {
                 company: CompanyId,
                 token_hash: &[u8],
             ) -> Result<Option<DeviceAuth>, StoreError> {
+                let mut tx = self.tenant(company).await?;
                 let row: Option<(Uuid, Uuid, Option<i64>)> = sqlx::query_as(
                     "SELECT id, employee_id, revoked_at_ms FROM devices \
                      WHERE company_id = $1 AND token_hash = $2",
                 )
                 .bind(company.0)
                 .bind(token_hash)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(row.map(|(id, employee, revoked)| DeviceAuth {
                     id: DeviceId(id),
                     employee_id: UserId(employee),
@@ -604,7 +801,10 @@ macro_rules! sql_store {
                 company: CompanyId,
                 user: &NewUser,
             ) -> Result<(), StoreError> {
-                insert_user!(&self.pool, company, user)
+                let mut tx = self.tenant(company).await?;
+                insert_user!(&mut *tx, company, user)?;
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn user_by_email(
@@ -612,14 +812,16 @@ macro_rules! sql_store {
                 company: CompanyId,
                 email: &str,
             ) -> Result<Option<User>, StoreError> {
+                let mut tx = self.tenant(company).await?;
                 let row: Option<(Uuid, String, String, String, bool)> = sqlx::query_as(
                     "SELECT id, email, display_name, role, active FROM users \
                      WHERE company_id = $1 AND email = $2",
                 )
                 .bind(company.0)
                 .bind(email.to_lowercase())
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 row.map(|(id, email, name, role, active)| {
                     Ok(User {
                         id: UserId(id),
@@ -639,12 +841,14 @@ macro_rules! sql_store {
                 user: UserId,
                 password_hash: &str,
             ) -> Result<(), StoreError> {
+                let mut tx = self.tenant(company).await?;
                 sqlx::query("UPDATE users SET password_hash = $3 WHERE company_id = $1 AND id = $2")
                     .bind(company.0)
                     .bind(user.0)
                     .bind(password_hash)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -655,7 +859,7 @@ macro_rules! sql_store {
                 max_seats: i64,
                 now_ms: i64,
             ) -> Result<UserId, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.tenant(company).await?;
                 // A write first: SQLite takes its write lock before the reads below.
                 sqlx::query("UPDATE companies SET last_sync_at_ms = $2 WHERE id = $1")
                     .bind(company.0)
@@ -744,14 +948,16 @@ macro_rules! sql_store {
                 device: DeviceId,
                 now_ms: i64,
             ) -> Result<(), StoreError> {
+                let mut tx = self.tenant(company).await?;
                 let done = sqlx::query(
                     "UPDATE devices SET revoked_at_ms = $3 WHERE company_id = $1 AND id = $2",
                 )
                 .bind(company.0)
                 .bind(device.0)
                 .bind(now_ms)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 if done.rows_affected() == 0 {
                     return Err(StoreError::NotFound(format!("device {device}")));
                 }
@@ -759,6 +965,7 @@ macro_rules! sql_store {
             }
 
             async fn devices(&self, company: CompanyId) -> Result<Vec<DeviceRow>, StoreError> {
+                let mut tx = self.tenant(company).await?;
                 type Row = (Uuid, Uuid, String, String, i64, Option<i64>, Option<i64>, Option<i64>);
                 let rows: Vec<Row> = sqlx::query_as(
                     "SELECT id, employee_id, hostname, token_prefix, enrolled_at_ms, \
@@ -766,8 +973,9 @@ macro_rules! sql_store {
                      WHERE company_id = $1 ORDER BY enrolled_at_ms, id",
                 )
                 .bind(company.0)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(rows
                     .into_iter()
                     .map(|r| DeviceRow {
@@ -789,7 +997,7 @@ macro_rules! sql_store {
                 device: DeviceId,
                 now_ms: i64,
             ) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.tenant(company).await?;
                 touch!(&mut *tx, company, device, now_ms)?;
                 tx.commit().await?;
                 Ok(())
@@ -803,7 +1011,7 @@ macro_rules! sql_store {
                 meta: &BatchMeta,
             ) -> Result<IngestOutcome, StoreError> {
                 let _turn = self.ingest_turn().await;
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.tenant(company).await?;
                 // Claim the batch id first. Under concurrency the loser waits for the winner's
                 // commit, then finds its row and answers from it.
                 let claimed = sqlx::query(
@@ -882,15 +1090,18 @@ macro_rules! sql_store {
                 device: DeviceId,
                 id: RecordId,
             ) -> Result<Option<(i64, Option<Vec<u8>>)>, StoreError> {
-                Ok(sqlx::query_as(
+                let mut tx = self.tenant(company).await?;
+                let row = sqlx::query_as(
                     "SELECT bytes, sha256 FROM screenshots \
                      WHERE company_id = $1 AND id = $2 AND device_id = $3",
                 )
                 .bind(company.0)
                 .bind(id.0)
                 .bind(device.0)
-                .fetch_optional(&self.pool)
-                .await?)
+                .fetch_optional(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(row)
             }
 
             async fn attach_screenshot(
@@ -900,7 +1111,7 @@ macro_rules! sql_store {
                 id: RecordId,
                 up: &ScreenshotUpload,
             ) -> Result<AttachOutcome, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.tenant(company).await?;
                 let done = sqlx::query(
                     "UPDATE screenshots SET object_key = $4, sha256 = $5, uploaded_at_ms = $6 \
                      WHERE company_id = $1 AND id = $2 AND device_id = $3 \
@@ -939,6 +1150,7 @@ macro_rules! sql_store {
             }
 
             async fn record_counts(&self, company: CompanyId) -> Result<RecordCounts, StoreError> {
+                let mut tx = self.tenant(company).await?;
                 let (a, w, i, s, act, shots, b): (i64, i64, i64, i64, i64, i64, i64) =
                     sqlx::query_as(
                         "SELECT \
@@ -951,8 +1163,9 @@ macro_rules! sql_store {
                          (SELECT COUNT(*) FROM ingest_batches WHERE company_id = $1)",
                     )
                     .bind(company.0)
-                    .fetch_one(&self.pool)
+                    .fetch_one(&mut *tx)
                     .await?;
+                tx.commit().await?;
                 Ok(RecordCounts {
                     app_spans: a,
                     website_spans: w,
@@ -965,6 +1178,7 @@ macro_rules! sql_store {
             }
 
             async fn record_ids(&self, company: CompanyId) -> Result<Vec<RecordId>, StoreError> {
+                let mut tx = self.tenant(company).await?;
                 let rows: Vec<(Uuid,)> = sqlx::query_as(
                     "SELECT id FROM app_usage WHERE company_id = $1 \
                      UNION ALL SELECT id FROM website_usage WHERE company_id = $1 \
@@ -974,8 +1188,9 @@ macro_rules! sql_store {
                      UNION ALL SELECT id FROM screenshots WHERE company_id = $1",
                 )
                 .bind(company.0)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(rows.into_iter().map(|(id,)| RecordId(id)).collect())
             }
 
@@ -985,6 +1200,7 @@ macro_rules! sql_store {
                 from_ms: i64,
                 to_ms: i64,
             ) -> Result<Vec<AppSpanRow>, StoreError> {
+                let mut tx = self.tenant(company).await?;
                 type Row = (Uuid, Uuid, Uuid, i64, i64, i64, String, Option<String>, Option<String>);
                 let rows: Vec<Row> = sqlx::query_as(
                     "SELECT id, device_id, employee_id, seq, start_ms, end_ms, app, exe, title \
@@ -994,8 +1210,9 @@ macro_rules! sql_store {
                 .bind(company.0)
                 .bind(from_ms)
                 .bind(to_ms)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(rows
                     .into_iter()
                     .map(|r| AppSpanRow {
@@ -1016,13 +1233,15 @@ macro_rules! sql_store {
                 &self,
                 company: CompanyId,
             ) -> Result<Vec<ScreenshotRow>, StoreError> {
+                let mut tx = self.tenant(company).await?;
                 let rows: Vec<(Uuid, Uuid, i64, i64, bool, Option<String>)> = sqlx::query_as(
                     "SELECT id, device_id, taken_at_ms, bytes, blurred, object_key \
                      FROM screenshots WHERE company_id = $1 ORDER BY taken_at_ms, id",
                 )
                 .bind(company.0)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(rows
                     .into_iter()
                     .map(|r| ScreenshotRow {
@@ -1041,17 +1260,22 @@ macro_rules! sql_store {
                 company: CompanyId,
                 entry: &AuditEntry,
             ) -> Result<(), StoreError> {
-                insert_audit!(&self.pool, company, entry)
+                let mut tx = self.tenant(company).await?;
+                insert_audit!(&mut *tx, company, entry)?;
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn audit_log(&self, company: CompanyId) -> Result<Vec<AuditEntry>, StoreError> {
+                let mut tx = self.tenant(company).await?;
                 let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
                     "SELECT actor, action, detail_json, at_ms FROM audit_log \
                      WHERE company_id = $1 ORDER BY at_ms, id",
                 )
                 .bind(company.0)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(rows
                     .into_iter()
                     .map(|(actor, action, detail_json, at_ms)| AuditEntry {
@@ -1067,8 +1291,14 @@ macro_rules! sql_store {
                 &self,
                 counts: &[(CompanyId, i64, String, i64)],
             ) -> Result<(), StoreError> {
+                // Rows in one order on every replica: two replicas flushing at once (at shutdown,
+                // say) then wait for each other instead of deadlocking and losing a flush.
+                let mut counts: Vec<_> = counts.iter().collect();
+                counts.sort_by(|a, b| (a.0.0, a.1, &a.2).cmp(&(b.0.0, b.1, &b.2)));
                 let mut tx = self.pool.begin().await?;
                 for (company, bucket, code, count) in counts {
+                    // One transaction, its tenant context switched before each company's rows.
+                    Self::enter(&mut tx, *company).await?;
                     sqlx::query(
                         "INSERT INTO agent_request_counts (company_id, bucket_ms, code, count) \
                          VALUES ($1, $2, $3, $4) ON CONFLICT (company_id, bucket_ms, code) \
@@ -1087,13 +1317,15 @@ macro_rules! sql_store {
             }
 
             async fn dirty_days(&self, limit: i64) -> Result<Vec<DirtyDay>, StoreError> {
+                let mut tx = self.platform().await?;
                 let rows: Vec<(Uuid, i64, i64)> = sqlx::query_as(
                     "SELECT company_id, utc_day, version FROM rollup_dirty \
                      ORDER BY company_id, utc_day LIMIT $1",
                 )
                 .bind(limit)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(rows
                     .into_iter()
                     .map(|(c, utc_day, version)| DirtyDay { company: CompanyId(c), utc_day, version })
@@ -1101,14 +1333,16 @@ macro_rules! sql_store {
             }
 
             async fn clear_dirty(&self, mark: &DirtyDay) -> Result<(), StoreError> {
+                let mut tx = self.tenant(mark.company).await?;
                 sqlx::query(
                     "DELETE FROM rollup_dirty WHERE company_id = $1 AND utc_day = $2 AND version = $3",
                 )
                 .bind(mark.company.0)
                 .bind(mark.utc_day)
                 .bind(mark.version)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -1118,6 +1352,7 @@ macro_rules! sql_store {
                 from_ms: i64,
                 to_ms: i64,
             ) -> Result<UsageNumbers, StoreError> {
+                let mut tx = self.tenant(company).await?;
                 // $4 bounds span starts from below so the (company_id, start_ms) index applies:
                 // no span is longer than MAX_SPAN_MS.
                 let lowest_start = from_ms - worktrail_shared::limits::MAX_SPAN_MS;
@@ -1157,7 +1392,7 @@ macro_rules! sql_store {
                 .bind(from_ms)
                 .bind(to_ms)
                 .bind(lowest_start)
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *tx)
                 .await?;
                 let codes: Vec<(String, i64)> = sqlx::query_as(
                     "SELECT code, CAST(SUM(count) AS BIGINT) FROM agent_request_counts \
@@ -1166,11 +1401,12 @@ macro_rules! sql_store {
                 .bind(company.0)
                 .bind(from_ms)
                 .bind(to_ms)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *tx)
                 .await?;
                 let sync_requests = codes.iter().map(|(_, n)| n).sum();
                 let rejected_by_code: std::collections::BTreeMap<String, i64> =
                     codes.into_iter().filter(|(code, _)| code != "ok").collect();
+                tx.commit().await?;
                 Ok(UsageNumbers {
                     active_employees: r.0,
                     active_devices: r.1,
@@ -1193,6 +1429,7 @@ macro_rules! sql_store {
                 n: &UsageNumbers,
                 now_ms: i64,
             ) -> Result<(), StoreError> {
+                let mut tx = self.tenant(company).await?;
                 let rejected = serde_json::to_string(&n.rejected_by_code)
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 sqlx::query(
@@ -1224,8 +1461,9 @@ macro_rules! sql_store {
                 .bind(n.rejected_requests)
                 .bind(rejected)
                 .bind(now_ms)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -1235,6 +1473,7 @@ macro_rules! sql_store {
                 from_day: &str,
                 to_day: &str,
             ) -> Result<Vec<UsageDay>, StoreError> {
+                let mut tx = self.tenant(company).await?;
                 type Row = (String, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, String, i64);
                 let rows: Vec<Row> = sqlx::query_as(
                     "SELECT day, active_employees, active_devices, tracked_secs, idle_secs, \
@@ -1245,8 +1484,9 @@ macro_rules! sql_store {
                 .bind(company.0)
                 .bind(from_day)
                 .bind(to_day)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 rows.into_iter()
                     .map(|r| {
                         Ok(UsageDay {
@@ -1275,6 +1515,7 @@ macro_rules! sql_store {
                 &self,
                 now_ms: i64,
             ) -> Result<Vec<(CompanyId, Subscription)>, StoreError> {
+                let mut tx = self.platform().await?;
                 let rows: Vec<(Uuid, String, Option<i64>, Option<i64>, i64)> = sqlx::query_as(
                     "SELECT company_id, status, trial_ends_at_ms, period_end_at_ms, grace_days \
                      FROM subscriptions WHERE \
@@ -1283,8 +1524,9 @@ macro_rules! sql_store {
                      ORDER BY company_id",
                 )
                 .bind(now_ms)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 rows.into_iter()
                     .map(|(c, status, trial, period, grace)| {
                         Ok((
@@ -1307,7 +1549,7 @@ macro_rules! sql_store {
                 to: &Subscription,
                 audit: &AuditEntry,
             ) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.tenant(company).await?;
                 let plan: Option<(Uuid,)> = sqlx::query_as(
                     "UPDATE subscriptions SET status = $3, trial_ends_at_ms = $4, \
                      period_end_at_ms = $5, grace_days = $6, updated_at_ms = $7 \
@@ -1347,13 +1589,15 @@ macro_rules! sql_store {
             }
 
             async fn retention_targets(&self) -> Result<Vec<RetentionTarget>, StoreError> {
+                let mut tx = self.platform().await?;
                 let rows: Vec<(Uuid, i64, String, String, i64)> = sqlx::query_as(
                     "SELECT c.id, p.retention_days, c.policy_json, s.status, s.updated_at_ms \
                      FROM companies c JOIN subscriptions s ON s.company_id = c.id \
                      JOIN plans p ON p.id = s.plan_id ORDER BY c.id",
                 )
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 rows.into_iter()
                     .map(|(c, plan_days, policy, status, updated)| {
                         let policy = policy_of(&policy)?;
@@ -1374,6 +1618,7 @@ macro_rules! sql_store {
                 cutoff_ms: i64,
                 chunk: i64,
             ) -> Result<u64, StoreError> {
+                let mut tx = self.tenant(company).await?;
                 let c = company.0;
                 let mut deleted = 0;
                 for sql in [
@@ -1395,10 +1640,11 @@ macro_rules! sql_store {
                         .bind(c)
                         .bind(cutoff_ms)
                         .bind(chunk)
-                        .execute(&self.pool)
+                        .execute(&mut *tx)
                         .await?;
                     deleted += done.rows_affected();
                 }
+                tx.commit().await?;
                 Ok(deleted)
             }
 
@@ -1408,6 +1654,7 @@ macro_rules! sql_store {
                 cutoff_ms: i64,
                 limit: i64,
             ) -> Result<Vec<(RecordId, Option<String>)>, StoreError> {
+                let mut tx = self.tenant(company).await?;
                 let rows: Vec<(Uuid, Option<String>)> = sqlx::query_as(
                     "SELECT id, object_key FROM screenshots WHERE company_id = $1 \
                      AND taken_at_ms < $2 ORDER BY taken_at_ms LIMIT $3",
@@ -1415,8 +1662,9 @@ macro_rules! sql_store {
                 .bind(company.0)
                 .bind(cutoff_ms)
                 .bind(limit)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(rows.into_iter().map(|(id, key)| (RecordId(id), key)).collect())
             }
 
@@ -1425,7 +1673,7 @@ macro_rules! sql_store {
                 company: CompanyId,
                 ids: &[RecordId],
             ) -> Result<u64, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.tenant(company).await?;
                 let mut deleted = 0;
                 for id in ids {
                     let done = sqlx::query("DELETE FROM screenshots WHERE company_id = $1 AND id = $2")
@@ -1440,7 +1688,7 @@ macro_rules! sql_store {
             }
 
             async fn purge_people(&self, company: CompanyId, now_ms: i64) -> Result<u64, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.tenant(company).await?;
                 let mut deleted = 0;
                 for sql in [
                     "DELETE FROM devices WHERE company_id = $1",

@@ -40,6 +40,7 @@ macro_rules! owner_store {
         #[async_trait]
         impl OwnerStore for $store {
             async fn owner_companies(&self) -> Result<Vec<OwnerCompanyRow>, StoreError> {
+                let mut tx = self.platform().await?;
                 type Row = (
                     Uuid,
                     String,
@@ -56,18 +57,9 @@ macro_rules! owner_store {
                     Option<i64>,
                     String,
                 );
-                let rows: Vec<Row> = sqlx::query_as(
-                    "SELECT c.id, c.name, s.plan_id, p.code, p.max_seats, \
-                     (SELECT COUNT(*) FROM users u WHERE u.company_id = c.id \
-                        AND u.role = 'EMPLOYEE' AND u.active = $1), \
-                     s.status, s.trial_ends_at_ms, s.period_end_at_ms, s.grace_days, \
-                     c.suspended_at_ms, c.created_at_ms, c.last_sync_at_ms, c.time_zone \
-                     FROM companies c JOIN subscriptions s ON s.company_id = c.id \
-                     JOIN plans p ON p.id = s.plan_id ORDER BY c.name",
-                )
-                .bind(true)
-                .fetch_all(&self.pool)
-                .await?;
+                let rows: Vec<Row> =
+                    sqlx::query_as(Self::OWNER_COMPANIES).fetch_all(&mut *tx).await?;
+                tx.commit().await?;
                 rows.into_iter()
                     .map(|r| {
                         Ok(OwnerCompanyRow {
@@ -97,6 +89,7 @@ macro_rules! owner_store {
                 from_day: &str,
                 to_day: &str,
             ) -> Result<Vec<(CompanyId, UsageSummary)>, StoreError> {
+                let mut tx = self.platform().await?;
                 type Row = (Uuid, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64);
                 let rows: Vec<Row> = sqlx::query_as(concat!(
                     "SELECT company_id, ",
@@ -105,8 +98,9 @@ macro_rules! owner_store {
                 ))
                 .bind(from_day)
                 .bind(to_day)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(rows
                     .into_iter()
                     .map(|r| {
@@ -123,6 +117,7 @@ macro_rules! owner_store {
                 from_day: &str,
                 to_day: &str,
             ) -> Result<Vec<(String, UsageSummary)>, StoreError> {
+                let mut tx = self.platform().await?;
                 type Row = (String, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64);
                 let rows: Vec<Row> = sqlx::query_as(concat!(
                     "SELECT day, ",
@@ -132,8 +127,9 @@ macro_rules! owner_store {
                 ))
                 .bind(from_day)
                 .bind(to_day)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(rows
                     .into_iter()
                     .map(|r| (r.0, summary((r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10))))
@@ -141,13 +137,15 @@ macro_rules! owner_store {
             }
 
             async fn company_keys(&self, company: CompanyId) -> Result<Vec<KeyRow>, StoreError> {
+                let mut tx = self.tenant(company).await?;
                 let rows: Vec<(String, i64, Option<i64>, Option<i64>)> = sqlx::query_as(
                     "SELECT display_prefix, created_at_ms, expires_at_ms, revoked_at_ms \
                      FROM company_keys WHERE company_id = $1 ORDER BY created_at_ms DESC",
                 )
                 .bind(company.0)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(rows
                     .into_iter()
                     .map(|r| KeyRow {
@@ -162,10 +160,12 @@ macro_rules! owner_store {
             async fn statuses_seen(
                 &self,
             ) -> Result<Vec<(CompanyId, SubscriptionStatus)>, StoreError> {
+                let mut tx = self.platform().await?;
                 let rows: Vec<(Uuid, String)> =
                     sqlx::query_as("SELECT DISTINCT company_id, status FROM subscription_events")
-                        .fetch_all(&self.pool)
+                        .fetch_all(&mut *tx)
                         .await?;
+                tx.commit().await?;
                 rows.into_iter().map(|(c, s)| Ok((CompanyId(c), status_of(&s)?))).collect()
             }
 
@@ -174,7 +174,7 @@ macro_rules! owner_store {
                 company: CompanyId,
                 plan: PlanId,
             ) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.tenant(company).await?;
                 let done = sqlx::query("UPDATE companies SET plan_id = $2 WHERE id = $1")
                     .bind(company.0)
                     .bind(plan.0)

@@ -31,6 +31,7 @@ macro_rules! clipped {
 /// one employee.
 macro_rules! top_by {
     ($self:ident, $key:literal, $table:literal, $company:expr, $employee:expr, $from:expr, $to:expr, $limit:expr) => {{
+        let mut tx = $self.tenant($company).await?;
         let rows: Vec<(String, i64)> = sqlx::query_as(concat!(
             "SELECT ",
             $key,
@@ -51,14 +52,29 @@ macro_rules! top_by {
         .bind($from - DAY_MS)
         .bind($employee.map(|e| e.0))
         .bind($limit)
-        .fetch_all(&$self.pool)
+        .fetch_all(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(totals(rows))
     }};
 }
 
 macro_rules! portal_store {
     ($store:ty) => {
+        impl $store {
+            /// The company an invitation token belongs to (found before any tenant context).
+            async fn invitation_company(
+                &self,
+                token_hash: &[u8],
+            ) -> Result<Option<CompanyId>, StoreError> {
+                let company: Option<Uuid> = sqlx::query_scalar(Self::INVITATION_COMPANY)
+                    .bind(token_hash)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(company.map(CompanyId))
+            }
+        }
+
         #[async_trait]
         impl PortalStore for $store {
             async fn login_candidates(&self, email: &str) -> Result<Vec<LoginCandidate>, StoreError> {
@@ -68,12 +84,26 @@ macro_rules! portal_store {
                         .bind(&email)
                         .fetch_all(&self.pool)
                         .await?;
-                let users: Vec<(Uuid, Uuid, String, Option<String>, bool)> = sqlx::query_as(
-                    "SELECT company_id, id, role, password_hash, active FROM users WHERE email = $1",
-                )
-                .bind(&email)
-                .fetch_all(&self.pool)
-                .await?;
+                // Which companies have this e-mail (the one lookup across companies), then each
+                // company's user inside that company's context.
+                let companies: Vec<Uuid> = sqlx::query_scalar(Self::LOGIN_COMPANIES)
+                    .bind(&email)
+                    .fetch_all(&self.pool)
+                    .await?;
+                let mut users: Vec<(Uuid, Uuid, String, Option<String>, bool)> = Vec::new();
+                for company in companies {
+                    let mut tx = self.tenant(CompanyId(company)).await?;
+                    let found: Vec<(Uuid, Uuid, String, Option<String>, bool)> = sqlx::query_as(
+                        "SELECT company_id, id, role, password_hash, active FROM users \
+                         WHERE company_id = $1 AND email = $2",
+                    )
+                    .bind(company)
+                    .bind(&email)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    users.extend(found);
+                }
                 let mut out: Vec<LoginCandidate> = owners
                     .into_iter()
                     .map(|(id, hash)| LoginCandidate {
@@ -105,11 +135,7 @@ macro_rules! portal_store {
                     Principal::Owner(o) => (Some(o.0), None, None),
                     Principal::User(c, u) => (None, Some(c.0), Some(u.0)),
                 };
-                sqlx::query(
-                    "INSERT INTO sessions (token_hash, owner_id, company_id, user_id, \
-                     created_at_ms, expires_at_ms, last_seen_at_ms) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $5)",
-                )
+                sqlx::query(Self::SESSION_CREATE)
                 .bind(token_hash)
                 .bind(owner)
                 .bind(company)
@@ -122,10 +148,7 @@ macro_rules! portal_store {
             }
 
             async fn session(&self, token_hash: &[u8]) -> Result<Option<SessionRow>, StoreError> {
-                let row: Option<(Option<Uuid>, Option<Uuid>, Option<Uuid>, i64)> = sqlx::query_as(
-                    "SELECT owner_id, company_id, user_id, expires_at_ms FROM sessions \
-                     WHERE token_hash = $1",
-                )
+                let row: Option<(Option<Uuid>, Option<Uuid>, Option<Uuid>, i64)> = sqlx::query_as(Self::SESSION_FIND)
                 .bind(token_hash)
                 .fetch_optional(&self.pool)
                 .await?;
@@ -140,7 +163,7 @@ macro_rules! portal_store {
             }
 
             async fn delete_session(&self, token_hash: &[u8]) -> Result<(), StoreError> {
-                sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+                sqlx::query(Self::SESSION_DELETE)
                     .bind(token_hash)
                     .execute(&self.pool)
                     .await?;
@@ -156,6 +179,7 @@ macro_rules! portal_store {
                 now_ms: i64,
                 expires_at_ms: i64,
             ) -> Result<(), StoreError> {
+                let mut tx = self.tenant(company).await?;
                 sqlx::query(
                     "INSERT INTO invitations (company_id, id, token_hash, user_id, created_by, \
                      created_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -167,20 +191,28 @@ macro_rules! portal_store {
                 .bind(created_by)
                 .bind(now_ms)
                 .bind(expires_at_ms)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(())
             }
 
             async fn invitation(&self, token_hash: &[u8]) -> Result<Option<Invitation>, StoreError> {
+                let Some(company) = self.invitation_company(token_hash).await? else {
+                    return Ok(None);
+                };
+                let mut tx = self.tenant(company).await?;
                 let row: Option<(Uuid, Uuid, String, i64, Option<i64>)> = sqlx::query_as(
                     "SELECT i.company_id, i.user_id, u.email, i.expires_at_ms, i.used_at_ms \
                      FROM invitations i JOIN users u \
-                     ON u.company_id = i.company_id AND u.id = i.user_id WHERE i.token_hash = $1",
+                     ON u.company_id = i.company_id AND u.id = i.user_id \
+                     WHERE i.company_id = $2 AND i.token_hash = $1",
                 )
                 .bind(token_hash)
-                .fetch_optional(&self.pool)
+                .bind(company.0)
+                .fetch_optional(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(row.map(|r| Invitation {
                     company: CompanyId(r.0),
                     user: UserId(r.1),
@@ -196,13 +228,18 @@ macro_rules! portal_store {
                 password_hash: &str,
                 now_ms: i64,
             ) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let Some(company) = self.invitation_company(token_hash).await? else {
+                    return Ok(false);
+                };
+                let mut tx = self.tenant(company).await?;
                 let used: Option<(Uuid, Uuid)> = sqlx::query_as(
                     "UPDATE invitations SET used_at_ms = $2 WHERE token_hash = $1 \
-                     AND used_at_ms IS NULL AND expires_at_ms > $2 RETURNING company_id, user_id",
+                     AND company_id = $3 AND used_at_ms IS NULL AND expires_at_ms > $2 \
+                     RETURNING company_id, user_id",
                 )
                 .bind(token_hash)
                 .bind(now_ms)
+                .bind(company.0)
                 .fetch_optional(&mut *tx)
                 .await?;
                 let Some((company, user)) = used else {
@@ -222,6 +259,7 @@ macro_rules! portal_store {
             }
 
             async fn employees(&self, company: CompanyId) -> Result<Vec<EmployeeRow>, StoreError> {
+                let mut tx = self.tenant(company).await?;
                 type Row = (Uuid, String, String, String, bool, i64, Option<i64>);
                 let rows: Vec<Row> = sqlx::query_as(
                     "SELECT u.id, u.email, u.display_name, u.role, u.active, \
@@ -232,8 +270,9 @@ macro_rules! portal_store {
                      FROM users u WHERE u.company_id = $1 ORDER BY u.display_name, u.email",
                 )
                 .bind(company.0)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 rows.into_iter()
                     .map(|r| {
                         Ok(EmployeeRow {
@@ -250,14 +289,16 @@ macro_rules! portal_store {
             }
 
             async fn user(&self, company: CompanyId, user: UserId) -> Result<Option<User>, StoreError> {
+                let mut tx = self.tenant(company).await?;
                 let row: Option<(String, String, String, bool)> = sqlx::query_as(
                     "SELECT email, display_name, role, active FROM users \
                      WHERE company_id = $1 AND id = $2",
                 )
                 .bind(company.0)
                 .bind(user.0)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 row.map(|(email, display_name, role, active)| {
                     Ok(User { id: user, email, display_name, role: role_of(&role)?, active })
                 })
@@ -270,7 +311,7 @@ macro_rules! portal_store {
                 user: UserId,
                 active: bool,
             ) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.tenant(company).await?;
                 let done = sqlx::query("UPDATE users SET active = $3 WHERE company_id = $1 AND id = $2")
                     .bind(company.0)
                     .bind(user.0)
@@ -297,6 +338,7 @@ macro_rules! portal_store {
                 from_ms: i64,
                 to_ms: i64,
             ) -> Result<Vec<Total>, StoreError> {
+                let mut tx = self.tenant(company).await?;
                 let rows: Vec<(Uuid, i64)> = sqlx::query_as(concat!(
                     "SELECT employee_id, ",
                     clipped!(),
@@ -307,8 +349,9 @@ macro_rules! portal_store {
                 .bind(from_ms)
                 .bind(to_ms)
                 .bind(from_ms - DAY_MS)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(totals(rows.into_iter().map(|(id, ms)| (id.to_string(), ms)).collect()))
             }
 
@@ -341,6 +384,7 @@ macro_rules! portal_store {
                 from_ms: i64,
                 to_ms: i64,
             ) -> Result<EmployeeDay, StoreError> {
+                let mut tx = self.tenant(company).await?;
                 let (c, e, lo) = (company.0, employee.0, from_ms - DAY_MS);
                 let apps = sqlx::query_as(
                     "SELECT start_ms, end_ms, app, title FROM app_usage WHERE company_id = $1 \
@@ -348,7 +392,7 @@ macro_rules! portal_store {
                      ORDER BY start_ms",
                 )
                 .bind(c).bind(e).bind(from_ms).bind(to_ms).bind(lo)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *tx)
                 .await?;
                 let sites = sqlx::query_as(
                     "SELECT start_ms, end_ms, domain, url FROM website_usage WHERE company_id = $1 \
@@ -356,7 +400,7 @@ macro_rules! portal_store {
                      ORDER BY start_ms",
                 )
                 .bind(c).bind(e).bind(from_ms).bind(to_ms).bind(lo)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *tx)
                 .await?;
                 let idle = sqlx::query_as(
                     "SELECT start_ms, end_ms FROM idle_spans WHERE company_id = $1 \
@@ -364,14 +408,14 @@ macro_rules! portal_store {
                      ORDER BY start_ms",
                 )
                 .bind(c).bind(e).bind(from_ms).bind(to_ms).bind(lo)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *tx)
                 .await?;
                 let activity = sqlx::query_as(
                     "SELECT minute_ms, active_secs FROM activity_log WHERE company_id = $1 \
                      AND employee_id = $2 AND minute_ms >= $3 AND minute_ms < $4 ORDER BY minute_ms",
                 )
                 .bind(c).bind(e).bind(from_ms).bind(to_ms)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *tx)
                 .await?;
                 let shots: Vec<(Uuid, i64, Option<String>)> = sqlx::query_as(
                     "SELECT id, taken_at_ms, object_key FROM screenshots WHERE company_id = $1 \
@@ -379,8 +423,9 @@ macro_rules! portal_store {
                      ORDER BY taken_at_ms",
                 )
                 .bind(c).bind(e).bind(from_ms).bind(to_ms)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(EmployeeDay {
                     apps,
                     sites,
@@ -398,14 +443,16 @@ macro_rules! portal_store {
                 company: CompanyId,
                 id: RecordId,
             ) -> Result<Option<(UserId, Option<String>)>, StoreError> {
+                let mut tx = self.tenant(company).await?;
                 let row: Option<(Uuid, Option<String>)> = sqlx::query_as(
                     "SELECT employee_id, object_key FROM screenshots \
                      WHERE company_id = $1 AND id = $2",
                 )
                 .bind(company.0)
                 .bind(id.0)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(row.map(|(e, key)| (UserId(e), key)))
             }
 
@@ -416,7 +463,7 @@ macro_rules! portal_store {
                 id: RecordId,
                 window_ms: i64,
             ) -> Result<Option<Option<String>>, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.tenant(company).await?;
                 let row: Option<(i64, Option<String>)> = sqlx::query_as(
                     "DELETE FROM screenshots WHERE company_id = $1 AND id = $2 \
                      AND employee_id = $3 RETURNING taken_at_ms, object_key",
@@ -459,6 +506,7 @@ macro_rules! portal_store {
                 what: &str,
                 now_ms: i64,
             ) -> Result<(), StoreError> {
+                let mut tx = self.tenant(company).await?;
                 sqlx::query(
                     "INSERT INTO data_access_log (company_id, id, viewer_id, subject_id, what, at_ms) \
                      VALUES ($1, $2, $3, $4, $5, $6)",
@@ -469,8 +517,9 @@ macro_rules! portal_store {
                 .bind(subject.0)
                 .bind(what)
                 .bind(now_ms)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -479,6 +528,7 @@ macro_rules! portal_store {
                 company: CompanyId,
                 subject: UserId,
             ) -> Result<Vec<AccessRow>, StoreError> {
+                let mut tx = self.tenant(company).await?;
                 let rows: Vec<(Option<String>, String, i64)> = sqlx::query_as(
                     "SELECT u.display_name, a.what, a.at_ms FROM data_access_log a \
                      LEFT JOIN users u ON u.company_id = a.company_id AND u.id = a.viewer_id \
@@ -486,8 +536,9 @@ macro_rules! portal_store {
                 )
                 .bind(company.0)
                 .bind(subject.0)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(rows
                     .into_iter()
                     .map(|(viewer, what, at_ms)| AccessRow {
@@ -499,14 +550,16 @@ macro_rules! portal_store {
             }
 
             async fn tasks(&self, company: CompanyId) -> Result<Vec<TaskRow>, StoreError> {
+                let mut tx = self.tenant(company).await?;
                 let rows: Vec<(String, String)> = sqlx::query_as(
                     "SELECT p.name, t.name FROM tasks t JOIN projects p \
                      ON p.company_id = t.company_id AND p.id = t.project_id \
                      WHERE t.company_id = $1 ORDER BY p.name, t.name",
                 )
                 .bind(company.0)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(rows.into_iter().map(|(project, name)| TaskRow { project, name }).collect())
             }
 
@@ -517,7 +570,7 @@ macro_rules! portal_store {
                 task: &str,
                 now_ms: i64,
             ) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.tenant(company).await?;
                 sqlx::query(
                     "INSERT INTO projects (company_id, id, name, created_at_ms) \
                      VALUES ($1, $2, $3, $4) ON CONFLICT (company_id, name) DO NOTHING",
