@@ -8,7 +8,7 @@ use std::time::Instant;
 use uuid::Uuid;
 use worktrail_server::domain::keys::hash_secret;
 use worktrail_server::store::{Enrollment, Role};
-use worktrail_shared::{CompanyId, DeviceId};
+use worktrail_shared::{CompanyId, DeviceId, UserId};
 
 use crate::Db;
 use crate::server::Prepared;
@@ -96,62 +96,175 @@ pub async fn bulk_rollups(
     })
 }
 
-/// Inserts `days` workdays of raw activity for one employee/device, in one transaction.
+/// One app span as an agent sends it.
+struct AppRow {
+    id: Uuid,
+    person: usize,
+    seq: i64,
+    start: i64,
+    end: i64,
+    app: &'static str,
+    exe: String,
+    title: String,
+}
+
+/// One minute of the activity log as an agent sends it.
+struct MinuteRow {
+    id: Uuid,
+    person: usize,
+    seq: i64,
+    minute: i64,
+    active: i64,
+}
+
+/// A record id the way an agent makes one: UUIDv7 of the record's own time.
+fn record_id(rng: &mut StdRng, at_ms: i64) -> Uuid {
+    uuid::Builder::from_unix_timestamp_millis(at_ms as u64, &rng.random()).into_uuid()
+}
+
+/// App spans per multi-row `INSERT` (10 parameters each) and activity minutes per `INSERT`
+/// (7 each): under SQLite's 32,766 and PostgreSQL's 65,535 parameter limits.
+const APP_ROWS_PER_INSERT: usize = 1_000;
+const MINUTE_ROWS_PER_INSERT: usize = 2_000;
+/// Days of every employee's rows per transaction.
+const DAYS_PER_TRANSACTION: i64 = 5;
+
+/// Inserts `rows` with multi-row `INSERT`s on the transaction `$tx` of backend `$backend`.
+macro_rules! insert_rows {
+    ($backend:ty, $tx:expr, $company:expr, $people:expr, $apps:expr, $minutes:expr) => {{
+        for chunk in $apps.chunks(APP_ROWS_PER_INSERT) {
+            let mut q = sqlx::QueryBuilder::<$backend>::new(
+                "INSERT INTO app_usage (company_id, id, device_id, employee_id, seq, start_ms, \
+                 end_ms, app, exe, title) ",
+            );
+            q.push_values(chunk, |mut b, r: &AppRow| {
+                let (employee, device) = $people[r.person];
+                b.push_bind($company.0)
+                    .push_bind(r.id)
+                    .push_bind(device.0)
+                    .push_bind(employee.0)
+                    .push_bind(r.seq)
+                    .push_bind(r.start)
+                    .push_bind(r.end)
+                    .push_bind(r.app)
+                    .push_bind(r.exe.as_str())
+                    .push_bind(r.title.as_str());
+            });
+            q.build().execute(&mut *$tx).await?;
+        }
+        for chunk in $minutes.chunks(MINUTE_ROWS_PER_INSERT) {
+            let mut q = sqlx::QueryBuilder::<$backend>::new(
+                "INSERT INTO activity_log (company_id, id, device_id, employee_id, seq, \
+                 minute_ms, active_secs) ",
+            );
+            q.push_values(chunk, |mut b, r: &MinuteRow| {
+                let (employee, device) = $people[r.person];
+                b.push_bind($company.0)
+                    .push_bind(r.id)
+                    .push_bind(device.0)
+                    .push_bind(employee.0)
+                    .push_bind(r.seq)
+                    .push_bind(r.minute)
+                    .push_bind(r.active);
+            });
+            q.build().execute(&mut *$tx).await?;
+        }
+    }};
+}
+
+/// Generates one workday (09:00–17:00 UTC) of everyone's raw rows: contiguous app spans of
+/// 1–20 minutes with varied apps, executables and titles, and one activity row per minute.
+fn workday(
+    rng: &mut StdRng,
+    day: i64,
+    people: usize,
+    seqs: &mut [i64],
+    apps: &mut Vec<AppRow>,
+    minutes: &mut Vec<MinuteRow>,
+) {
+    let (from, to) = (day + 9 * 60 * MIN, day + 17 * 60 * MIN);
+    for (person, seq) in seqs.iter_mut().enumerate().take(people) {
+        let mut t = from;
+        while t < to {
+            let end = (t + rng.random_range(1..=20) * MIN).min(to);
+            let app = crate::ingest::APPS[rng.random_range(0..crate::ingest::APPS.len())];
+            *seq += 1;
+            apps.push(AppRow {
+                id: record_id(rng, end),
+                person,
+                seq: *seq,
+                start: t,
+                end,
+                app,
+                exe: format!("/usr/bin/{}", app.to_lowercase().replace(' ', "-")),
+                title: crate::ingest::title(rng, app),
+            });
+            t = end;
+        }
+        let mut m = from;
+        while m < to {
+            *seq += 1;
+            minutes.push(MinuteRow {
+                id: record_id(rng, m + MIN),
+                person,
+                seq: *seq,
+                minute: m,
+                active: rng.random_range(0..=60),
+            });
+            m += MIN;
+        }
+    }
+}
+
+/// True for Saturdays and Sundays (day 0 of the Unix epoch was a Thursday).
+fn weekend(day_ms: i64) -> bool {
+    matches!((day_ms / DAY).rem_euclid(7), 2 | 3)
+}
+
+/// Seeds `days` of raw activity (before today) for every employee/device in `people`, oldest
+/// day first as agents would have sent it, with multi-row `INSERT`s in transactions of
+/// `DAYS_PER_TRANSACTION` days. Returns (app spans, activity minutes).
 async fn bulk_raw(
     prepared: &Prepared,
     company: CompanyId,
-    employee: Uuid,
-    device: DeviceId,
+    people: &[(UserId, DeviceId)],
     days: i64,
     now: i64,
     rng: &mut StdRng,
-) -> Result<u64> {
+) -> Result<(u64, u64)> {
     let today = now - now.rem_euclid(DAY);
-    let mut rows = 0u64;
-    with_pool!(prepared, |pool| {
-        let mut tx = pool.begin().await?;
-        let mut seq = 0i64;
-        for back in 1..=days {
-            let day = today - back * DAY;
-            if matches!((day / DAY).rem_euclid(7), 2 | 3) {
-                continue;
-            }
-            let (from, to) = (day + 9 * 60 * MIN, day + 17 * 60 * MIN);
-            let mut t = from;
-            while t < to {
-                let end = (t + rng.random_range(1..20) * MIN).min(to);
-                seq += 1;
-                sqlx::query(
-                    "INSERT INTO app_usage (company_id, id, device_id, employee_id, seq, start_ms, end_ms, app, exe, title) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9)",
-                )
-                .bind(company.0).bind(Uuid::now_v7()).bind(device.0).bind(employee).bind(seq)
-                .bind(t).bind(end).bind(["Code", "Firefox", "Slack", "Terminal"][rng.random_range(0..4)])
-                .bind(format!("document {}", rng.random_range(0..500)))
-                .execute(&mut *tx)
-                .await?;
-                t = end;
-                rows += 1;
-            }
-            let mut m = from;
-            while m < to {
-                seq += 1;
-                sqlx::query(
-                    "INSERT INTO activity_log (company_id, id, device_id, employee_id, seq, minute_ms, active_secs) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(company.0).bind(Uuid::now_v7()).bind(device.0).bind(employee).bind(seq)
-                .bind(m).bind(rng.random_range(0..=60i64))
-                .execute(&mut *tx)
-                .await?;
-                m += MIN;
-                rows += 1;
+    let mut seqs = vec![0i64; people.len()];
+    let (mut app_rows, mut minute_rows) = (0u64, 0u64);
+    let mut back = days;
+    while back >= 1 {
+        let (mut apps, mut minutes) = (Vec::new(), Vec::new());
+        let last = (back - DAYS_PER_TRANSACTION + 1).max(1);
+        for b in (last..=back).rev() {
+            let day = today - b * DAY;
+            if !weekend(day) {
+                workday(rng, day, people.len(), &mut seqs, &mut apps, &mut minutes);
             }
         }
-        tx.commit().await?;
-        Ok::<_, anyhow::Error>(())
-    })?;
-    Ok(rows)
+        back = last - 1;
+        app_rows += apps.len() as u64;
+        minute_rows += minutes.len() as u64;
+        match prepared.db {
+            Db::Postgres => {
+                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&prepared.url).await?;
+                let mut tx = sqlx::Connection::begin(&mut conn).await?;
+                insert_rows!(sqlx::Postgres, tx, company, people, apps, minutes);
+                tx.commit().await?;
+            }
+            _ => {
+                let mut conn =
+                    <sqlx::SqliteConnection as sqlx::Connection>::connect(&prepared.url).await?;
+                let mut tx = sqlx::Connection::begin(&mut conn).await?;
+                insert_rows!(sqlx::Sqlite, tx, company, people, apps, minutes);
+                tx.commit().await?;
+            }
+        }
+    }
+    Ok((app_rows, minute_rows))
 }
 
 /// Runs the scenario on `db` and prints its figures.
@@ -197,26 +310,41 @@ pub async fn run(db: Db, employees: usize, days: i64) -> Result<()> {
     store.close().await;
     let seeding = Instant::now();
     let mut rng = StdRng::seed_from_u64(3);
-    let mut rows = 0;
-    for (employee, device) in &people {
-        rows += bulk_raw(&prepared, company, employee.0, *device, days, now, &mut rng).await?;
-    }
+    let (apps, minutes) = bulk_raw(&prepared, company, &people, days, now, &mut rng).await?;
     let seeded = seeding.elapsed();
+    let db_bytes = prepared.bytes().await?;
     let server = prepared.spawn()?;
     let client = signed_in(&server.base, "admin@bench.example", "bench admin password").await?;
     println!("scenario: admin-day");
     println!(
-        "database: {db:?}; {employees} employees × {days} days ({rows} raw rows, seeded in {:.1} s)",
-        seeded.as_secs_f64()
+        "database: {}; {employees} employees × {days} days (workdays 09:00–17:00 UTC)",
+        match db {
+            Db::Postgres => "postgresql (fresh database, default settings)",
+            _ => "sqlite (WAL, synchronous=FULL)",
+        }
     );
+    println!(
+        "raw rows: {apps} app spans (1–20 min each, 24 apps, generated titles) + {minutes} \
+         activity minutes = {}",
+        apps + minutes
+    );
+    println!(
+        "seeding: {:.1} s ({:.0} rows/s; multi-row INSERTs straight into the database, \
+         {DAYS_PER_TRANSACTION} days per transaction, not through the ingest API)",
+        seeded.as_secs_f64(),
+        (apps + minutes) as f64 / seeded.as_secs_f64()
+    );
+    println!("database size: {:.0} MiB", db_bytes as f64 / 1_048_576.0);
     let today = now - now.rem_euclid(DAY);
     let mut day_samples = Vec::new();
-    for _ in 0..50 {
+    let rounds = 100;
+    while day_samples.len() < rounds {
         let (employee, _) = people[rng.random_range(0..people.len())];
-        let back = rng.random_range(1..=days.min(30));
-        let date = jiff::Timestamp::from_millisecond(today - back * DAY)?
-            .to_zoned(jiff::tz::TimeZone::UTC)
-            .date();
+        let day = today - rng.random_range(1..=days) * DAY;
+        if weekend(day) {
+            continue;
+        }
+        let date = jiff::Timestamp::from_millisecond(day)?.to_zoned(jiff::tz::TimeZone::UTC).date();
         let t = Instant::now();
         let resp = client
             .get(format!("{}/admin/employees/{employee}/day?date={date}", server.base))
@@ -227,7 +355,8 @@ pub async fn run(db: Db, employees: usize, days: i64) -> Result<()> {
         day_samples.push(t.elapsed());
     }
     println!(
-        "employee day page: p50 {} p95 {} (50 requests)",
+        "employee day page (random employee, random workday of the {days}): p50 {} p95 {} \
+         ({rounds} requests, one at a time)",
         ms(percentile(&mut day_samples, 50.0)),
         ms(percentile(&mut day_samples, 95.0))
     );
@@ -240,7 +369,8 @@ pub async fn run(db: Db, employees: usize, days: i64) -> Result<()> {
         overview.push(t.elapsed());
     }
     println!(
-        "company overview page: p50 {} p95 {} (20 requests)",
+        "company overview page (today and the last 7 days, all employees): p50 {} p95 {} \
+         (20 requests)",
         ms(percentile(&mut overview, 50.0)),
         ms(percentile(&mut overview, 95.0))
     );

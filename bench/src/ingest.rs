@@ -14,7 +14,7 @@ use crate::Db;
 use crate::server::{Prepared, company};
 use crate::stats::{cpu_time, ms, peak_rss_mib, percentile};
 
-const APPS: [&str; 24] = [
+pub const APPS: [&str; 24] = [
     "Code",
     "Firefox",
     "Chromium",
@@ -64,7 +64,7 @@ const WORDS: [&str; 20] = [
 ];
 
 /// One realistic window title.
-fn title(rng: &mut StdRng, app: &str) -> String {
+pub fn title(rng: &mut StdRng, app: &str) -> String {
     let w = |rng: &mut StdRng| WORDS[rng.random_range(0..WORDS.len())];
     match rng.random_range(0..4) {
         0 => format!("{}-{}-{}.rs — {app}", w(rng), w(rng), rng.random_range(1..99)),
@@ -105,7 +105,7 @@ fn batch(rng: &mut StdRng, seq: &mut i64, t: &mut i64) -> Vec<u8> {
     zstd::encode_all(serde_json::to_vec(&b).expect("json").as_slice(), 1).expect("zstd")
 }
 
-async fn enroll(client: &reqwest::Client, base: &str, key: &str, i: usize) -> Result<String> {
+pub async fn enroll(client: &reqwest::Client, base: &str, key: &str, i: usize) -> Result<String> {
     let body = serde_json::json!({
         "device_id": DeviceId::new(), "email": format!("agent{i}@bench.example"),
         "os_user": format!("agent{i}"), "hostname": format!("bench-{i}"), "os": "Linux", "agent_version": "bench",

@@ -6,6 +6,8 @@
 #![allow(clippy::print_stdout)]
 
 mod admin_day;
+mod agent;
+mod fleet;
 mod ingest;
 mod owner;
 mod server;
@@ -76,6 +78,37 @@ enum Command {
         #[arg(long, value_enum, default_value = "sqlite")]
         db: Db,
     },
+    /// Many agents each syncing once a minute (time-compressed), in steps of load.
+    Fleet {
+        /// 500 devices and steps of 10,000 and 100,000 agents, 8 s each.
+        #[arg(long)]
+        quick: bool,
+        /// Database(s).
+        #[arg(long, value_enum, default_value = "sqlite")]
+        db: Db,
+        /// Devices enrolled (default 500 quick, 10,000 full).
+        #[arg(long)]
+        devices: Option<usize>,
+        /// Steps of simulated agents, comma-separated (default 10000,100000 quick;
+        /// 10000,20000,50000,100000,200000,400000 full: the last two only while p99 holds).
+        #[arg(long, value_delimiter = ',')]
+        steps: Option<Vec<usize>>,
+        /// Seconds per step (default 8 quick, 30 full).
+        #[arg(long)]
+        seconds: Option<u64>,
+    },
+    /// The headless agent tracking a scripted desktop session under Xvfb.
+    Agent {
+        /// 45 seconds instead of 10 minutes.
+        #[arg(long)]
+        quick: bool,
+        /// Seconds of measured tracking (overrides the mode's default).
+        #[arg(long)]
+        seconds: Option<u64>,
+        /// The `worktrail-agentd` binary (default: next to this one).
+        #[arg(long)]
+        agentd: Option<std::path::PathBuf>,
+    },
     /// (internal) run the server under test.
     #[command(hide = true)]
     Serve {
@@ -109,6 +142,25 @@ fn main() -> Result<()> {
                     owner::run(db, if quick { 100 } else { 1000 }, 365).await?;
                 }
                 Ok(())
+            }
+            Command::Fleet { quick, db, devices, steps, seconds } => {
+                let devices = devices.unwrap_or(if quick { 500 } else { 10_000 });
+                let steps = steps.unwrap_or_else(|| {
+                    if quick {
+                        vec![10_000, 100_000]
+                    } else {
+                        vec![10_000, 20_000, 50_000, 100_000, 200_000, 400_000]
+                    }
+                });
+                let seconds = seconds.unwrap_or(if quick { 8 } else { 30 });
+                for db in db.each() {
+                    fleet::run(db, devices, &steps, seconds).await?;
+                }
+                Ok(())
+            }
+            Command::Agent { quick, seconds, agentd } => {
+                let seconds = seconds.unwrap_or(if quick { 45 } else { 600 });
+                agent::run(seconds, agentd).await
             }
             Command::AdminDay { quick, db } => {
                 let (employees, days) = if quick { (10, 30) } else { (100, 365) };
