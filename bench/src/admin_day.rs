@@ -12,7 +12,7 @@ use worktrail_shared::{CompanyId, DeviceId, UserId};
 
 use crate::Db;
 use crate::server::Prepared;
-use crate::stats::{ms, percentile};
+use crate::stats::{cpu_time, ms, percentile};
 
 const DAY: i64 = 86_400_000;
 const MIN: i64 = 60_000;
@@ -250,7 +250,8 @@ async fn bulk_raw(
         minute_rows += minutes.len() as u64;
         match prepared.db {
             Db::Postgres => {
-                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&prepared.url).await?;
+                let mut conn =
+                    <sqlx::PgConnection as sqlx::Connection>::connect(&prepared.url).await?;
                 let mut tx = sqlx::Connection::begin(&mut conn).await?;
                 insert_rows!(sqlx::Postgres, tx, company, people, apps, minutes);
                 tx.commit().await?;
@@ -338,6 +339,7 @@ pub async fn run(db: Db, employees: usize, days: i64) -> Result<()> {
     let today = now - now.rem_euclid(DAY);
     let mut day_samples = Vec::new();
     let rounds = 100;
+    let cpu_before = cpu_time(server.pid);
     while day_samples.len() < rounds {
         let (employee, _) = people[rng.random_range(0..people.len())];
         let day = today - rng.random_range(1..=days) * DAY;
@@ -354,13 +356,16 @@ pub async fn run(db: Db, employees: usize, days: i64) -> Result<()> {
         resp.bytes().await?;
         day_samples.push(t.elapsed());
     }
+    let day_cpu = (cpu_time(server.pid) - cpu_before) / rounds as u32;
     println!(
         "employee day page (random employee, random workday of the {days}): p50 {} p95 {} \
-         ({rounds} requests, one at a time)",
+         ({rounds} requests, one at a time; server CPU {} per request)",
         ms(percentile(&mut day_samples, 50.0)),
-        ms(percentile(&mut day_samples, 95.0))
+        ms(percentile(&mut day_samples, 95.0)),
+        ms(day_cpu)
     );
     let mut overview = Vec::new();
+    let cpu_before = cpu_time(server.pid);
     for _ in 0..20 {
         let t = Instant::now();
         let resp = client.get(format!("{}/admin", server.base)).send().await?;
@@ -368,11 +373,13 @@ pub async fn run(db: Db, employees: usize, days: i64) -> Result<()> {
         resp.bytes().await?;
         overview.push(t.elapsed());
     }
+    let overview_cpu = (cpu_time(server.pid) - cpu_before) / 20;
     println!(
         "company overview page (today and the last 7 days, all employees): p50 {} p95 {} \
-         (20 requests)",
+         (20 requests; server CPU {} per request)",
         ms(percentile(&mut overview, 50.0)),
-        ms(percentile(&mut overview, 95.0))
+        ms(percentile(&mut overview, 95.0)),
+        ms(overview_cpu)
     );
     server.stop()?;
     println!();

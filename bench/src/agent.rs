@@ -335,7 +335,7 @@ pub async fn run(seconds: u64, agentd: Option<PathBuf>) -> Result<()> {
     }
     let wakeups: u64 = by_name.values().sum();
     let mut by_name: Vec<_> = by_name.into_iter().filter(|(_, n)| *n > 0).collect();
-    by_name.sort_by(|a, b| b.1.cmp(&a.1));
+    by_name.sort_by_key(|b| std::cmp::Reverse(b.1));
     let (up, down) = (
         relay.up.load(Ordering::Relaxed) - up_before,
         relay.down.load(Ordering::Relaxed) - down_before,
@@ -369,7 +369,10 @@ pub async fn run(seconds: u64, agentd: Option<PathBuf>) -> Result<()> {
         WINDOWS.len(),
         switch_count.load(Ordering::Relaxed)
     );
-    println!("measured: {elapsed:.0} s after {SETTLE_SECS} s of start-up; binary {}", agentd.display());
+    println!(
+        "measured: {elapsed:.0} s after {SETTLE_SECS} s of start-up; binary {}",
+        agentd.display()
+    );
     println!(
         "CPU: {cpu_percent:.3} % of one core on average ({cpu:.2} s utime+stime): {}",
         verdict(cpu_percent <= CPU_GOAL_PERCENT, &format!("goal ≤ {CPU_GOAL_PERCENT} %"))
@@ -383,12 +386,13 @@ pub async fn run(seconds: u64, agentd: Option<PathBuf>) -> Result<()> {
         "wake-ups: {:.2} per second (context switches, all threads, from /proc)",
         wakeups as f64 / elapsed
     );
-    let threads_text: Vec<String> = by_name
-        .iter()
-        .map(|(name, n)| format!("{name} {:.2}/s", *n as f64 / elapsed))
-        .collect();
+    let threads_text: Vec<String> =
+        by_name.iter().map(|(name, n)| format!("{name} {:.2}/s", *n as f64 / elapsed)).collect();
     println!("wake-ups by thread: {}", threads_text.join(", "));
-    println!("disk written: {disk} bytes ({:.0} bytes/s, /proc/PID/io write_bytes)", disk as f64 / elapsed);
+    println!(
+        "disk written: {disk} bytes ({:.0} bytes/s, /proc/PID/io write_bytes)",
+        disk as f64 / elapsed
+    );
     println!(
         "uploaded: {up} bytes ({:.0} bytes/s; TCP bytes agent → server counted by a relay); \
          downloaded {down} bytes",

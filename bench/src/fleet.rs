@@ -6,7 +6,8 @@
 //! one batch with a minute of records (an activity minute and three app spans), zstd level 1,
 //! plus the policy fetch every tenth sync (the agent refreshes it every 10 minutes). Latency
 //! is measured from when the sync was due, so a server (or load generator) that falls behind
-//! shows in the figures instead of slowing the arrivals.
+//! shows in the figures instead of slowing the arrivals. At most `IN_FLIGHT` syncs are in
+//! flight over a pool of keep-alive connections; a sync due while all are busy waits.
 
 use anyhow::{Result, bail};
 use rand::rngs::StdRng;
@@ -23,6 +24,9 @@ use crate::stats::{cpu_time, ms, peak_rss_mib, percentile};
 const MIN: i64 = 60_000;
 /// Seats of the business plan: devices per company.
 const SEATS: usize = 500;
+/// Syncs in flight at most (the load generator's connection pool); a sync due while all are
+/// busy waits for one, and that wait counts in its latency.
+const IN_FLIGHT: usize = 256;
 /// The p99 the fleet must stay under.
 const GOAL: Duration = Duration::from_millis(100);
 
@@ -121,6 +125,7 @@ struct Fleet {
     client: reqwest::Client,
     base: Arc<str>,
     devices: Arc<Vec<Device>>,
+    in_flight: Arc<tokio::sync::Semaphore>,
     server_pid: u32,
     /// Syncs sent so far, over all steps: sync `i` is device `i % devices`' round `i / devices`.
     next: u64,
@@ -129,58 +134,60 @@ struct Fleet {
 }
 
 impl Fleet {
-/// Runs one step: `agents / 60` syncs per second for `seconds`, then waits for the stragglers.
-async fn step(&mut self, agents: usize, seconds: u64) -> Result<Step> {
-    let (server_pid, virtual_base) = (self.server_pid, self.virtual_base);
-    let interval = Duration::from_secs_f64(60.0 / agents as f64);
-    let total = (seconds as f64 * agents as f64 / 60.0).round() as u64;
-    let (server_before, bench_before) = (cpu_time(server_pid), cpu_time(std::process::id()));
-    let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut sent = 0u64;
-    while sent < total {
-        let now = Instant::now();
-        // Everything due by now goes out; the timer is coarser than the gap between syncs.
-        while sent < total && started + interval.mul_f64(sent as f64) <= now {
-            let due = started + interval.mul_f64(sent as f64);
-            let i = self.next;
-            self.next += 1;
-            sent += 1;
-            let d = (i % self.devices.len() as u64) as usize;
-            let round = (i / self.devices.len() as u64) as i64;
-            let (client, base, devices) =
-                (self.client.clone(), self.base.clone(), self.devices.clone());
-            tasks.spawn(async move {
-                let body = minute_batch(d, round, virtual_base);
-                let r = sync(&client, &base, &devices[d], body, round % 10 == 9).await;
-                (due.elapsed(), r.err().map(|e| format!("{e:#}")))
-            });
-        }
-        if sent < total {
-            tokio::time::sleep_until((started + interval.mul_f64(sent as f64)).into()).await;
-        }
-    }
-    let mut latencies = Vec::with_capacity(total as usize);
-    let (mut errors, mut first_error) = (0, None);
-    while let Some(done) = tasks.join_next().await {
-        let (latency, error) = done?;
-        match error {
-            None => latencies.push(latency),
-            Some(e) => {
-                errors += 1;
-                first_error.get_or_insert(e);
+    /// Runs one step: `agents / 60` syncs per second for `seconds`, then waits for the stragglers.
+    async fn step(&mut self, agents: usize, seconds: u64) -> Result<Step> {
+        let (server_pid, virtual_base) = (self.server_pid, self.virtual_base);
+        let interval = Duration::from_secs_f64(60.0 / agents as f64);
+        let total = (seconds as f64 * agents as f64 / 60.0).round() as u64;
+        let (server_before, bench_before) = (cpu_time(server_pid), cpu_time(std::process::id()));
+        let started = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut sent = 0u64;
+        while sent < total {
+            let now = Instant::now();
+            // Everything due by now goes out; the timer is coarser than the gap between syncs.
+            while sent < total && started + interval.mul_f64(sent as f64) <= now {
+                let due = started + interval.mul_f64(sent as f64);
+                let i = self.next;
+                self.next += 1;
+                sent += 1;
+                let d = (i % self.devices.len() as u64) as usize;
+                let round = (i / self.devices.len() as u64) as i64;
+                let (client, base, devices) =
+                    (self.client.clone(), self.base.clone(), self.devices.clone());
+                let in_flight = self.in_flight.clone();
+                tasks.spawn(async move {
+                    let _slot = in_flight.acquire_owned().await.expect("never closed");
+                    let body = minute_batch(d, round, virtual_base);
+                    let r = sync(&client, &base, &devices[d], body, round % 10 == 9).await;
+                    (due.elapsed(), r.err().map(|e| format!("{e:#}")))
+                });
+            }
+            if sent < total {
+                tokio::time::sleep_until((started + interval.mul_f64(sent as f64)).into()).await;
             }
         }
+        let mut latencies = Vec::with_capacity(total as usize);
+        let (mut errors, mut first_error) = (0, None);
+        while let Some(done) = tasks.join_next().await {
+            let (latency, error) = done?;
+            match error {
+                None => latencies.push(latency),
+                Some(e) => {
+                    errors += 1;
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        Ok(Step {
+            latencies,
+            errors,
+            first_error,
+            elapsed: started.elapsed(),
+            server_cpu: cpu_time(server_pid) - server_before,
+            bench_cpu: cpu_time(std::process::id()) - bench_before,
+        })
     }
-    Ok(Step {
-        latencies,
-        errors,
-        first_error,
-        elapsed: started.elapsed(),
-        server_cpu: cpu_time(server_pid) - server_before,
-        bench_cpu: cpu_time(std::process::id()) - bench_before,
-    })
-}
 }
 
 /// Runs the scenario on `db` and prints its figures.
@@ -196,7 +203,7 @@ pub async fn run(db: Db, devices: usize, steps: &[usize], seconds: u64) -> Resul
     store.close().await;
     let server = prepared.spawn()?;
     let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(1024)
+        .pool_max_idle_per_host(IN_FLIGHT)
         .pool_idle_timeout(Duration::from_secs(90))
         .timeout(Duration::from_secs(30))
         .build()?;
@@ -235,16 +242,18 @@ pub async fn run(db: Db, devices: usize, steps: &[usize], seconds: u64) -> Resul
     );
     println!(
         "a sync: one zstd batch of 4 records (an activity minute, 3 app spans) + the policy \
-         every 10th sync; open-loop arrivals, evenly spaced; latency from when the sync was due"
+         every 10th sync; open-loop arrivals, evenly spaced; at most {IN_FLIGHT} in flight \
+         (keep-alive pool); latency from when the sync was due"
     );
     println!("steps: {seconds} s each; goal: p99 < {} ms", GOAL.as_millis());
     let mut fleet = Fleet {
         client,
         base: server.base.clone().into(),
         devices: devices_list,
+        in_flight: Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT)),
         server_pid: server.pid,
         next: 0,
-        virtual_base: now - 2 * 86_400_000,
+        virtual_base: now - now.rem_euclid(MIN) - 2 * 86_400_000,
     };
     let mut verdicts = Vec::new();
     for &agents in steps {

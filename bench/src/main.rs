@@ -80,17 +80,18 @@ enum Command {
     },
     /// Many agents each syncing once a minute (time-compressed), in steps of load.
     Fleet {
-        /// 500 devices and steps of 10,000 and 100,000 agents, 8 s each.
+        /// 1,000 devices and steps of 10,000 and 100,000 agents, 8 s each.
         #[arg(long)]
         quick: bool,
         /// Database(s).
         #[arg(long, value_enum, default_value = "sqlite")]
         db: Db,
-        /// Devices enrolled (default 500 quick, 10,000 full).
+        /// Devices enrolled (default 1,000 quick, 10,000 full).
         #[arg(long)]
         devices: Option<usize>,
         /// Steps of simulated agents, comma-separated (default 10000,100000 quick;
-        /// 10000,20000,50000,100000,200000,400000 full: the last two only while p99 holds).
+        /// 10000,20000,30000,40000,50000,70000,100000,200000 full; past 100,000 only while
+        /// p99 holds).
         #[arg(long, value_delimiter = ',')]
         steps: Option<Vec<usize>>,
         /// Seconds per step (default 8 quick, 30 full).
@@ -144,12 +145,12 @@ fn main() -> Result<()> {
                 Ok(())
             }
             Command::Fleet { quick, db, devices, steps, seconds } => {
-                let devices = devices.unwrap_or(if quick { 500 } else { 10_000 });
+                let devices = devices.unwrap_or(if quick { 1_000 } else { 10_000 });
                 let steps = steps.unwrap_or_else(|| {
                     if quick {
                         vec![10_000, 100_000]
                     } else {
-                        vec![10_000, 20_000, 50_000, 100_000, 200_000, 400_000]
+                        vec![10_000, 20_000, 30_000, 40_000, 50_000, 70_000, 100_000, 200_000]
                     }
                 });
                 let seconds = seconds.unwrap_or(if quick { 8 } else { 30 });
