@@ -212,7 +212,8 @@ pub(crate) fn push(dir: &Path, n: usize, seq: &mut i64) -> Vec<RecordId> {
     q.push(items, now.as_millis() as i64).unwrap().into_iter().map(|r| r.id).collect()
 }
 
-/// 50 rounds on CI (`WORKTRAIL_SOAK_ROUNDS` for the soak script). The kill moment of each round
+/// 50 rounds on CI (`WORKTRAIL_SOAK_ROUNDS` for the soak script); the queue passes
+/// `PRAGMA integrity_check` after every kill. The kill moment of each round
 /// is drawn uniformly from [0, 1.5 × the median of the last few
 /// uninterrupted syncs], so it tracks how fast syncs run on this machine right now (a one-off
 /// calibration let a slow first sync push most kills past the end on a loaded machine).
@@ -266,6 +267,9 @@ async fn sigkill_mid_sync_at_random_moments_loses_and_duplicates_nothing() {
             interrupted += 1;
             child.kill().unwrap(); // SIGKILL
             child.wait().unwrap();
+            let q = QueueDb::open(&dir.path().join("queue.sqlite3"), Caps::default()).unwrap();
+            assert_eq!(q.integrity_check().unwrap(), "ok", "after kill {interrupted}");
+            drop(q);
             let after = server.store().record_ids(server.company).await.unwrap().len();
             if after > before {
                 interrupted_with_progress += 1;
