@@ -65,17 +65,19 @@ pub async fn open_dashboard(app: AppHandle, agent: State<'_, AgentHandle>) -> Re
     open_dashboard_of(&app, &agent).await
 }
 
-/// Opens `<server>/me` in the browser. The server has no single-use sign-in link for agents yet,
-/// so the employee signs in there (the portal sends them to `/login` first).
+/// Asks the server for a single-use, one-minute sign-in link for this device's employee and
+/// opens it in the browser: the employee lands on their own pages without a password. The link
+/// is a secret: it goes to the browser only, never to a log or an error message.
 pub async fn open_dashboard_of(app: &AppHandle, agent: &AgentHandle) -> Result<()> {
-    let snapshot = agent.snapshot().await?;
-    let Some(e) = snapshot.status.enrollment else {
-        return Err(UiError::new(codes::NOT_ENROLLED, "not set up yet"));
-    };
-    let url = format!("{}/me", e.server_url);
-    app.opener()
-        .open_url(&url, None::<&str>)
-        .map_err(|e| UiError::new(codes::LOCAL, format!("cannot open the browser: {e}")))
+    let link = agent.signin_link().await?;
+    app.opener().open_url(link.expose(), None::<&str>).map_err(|e| {
+        // The opener's error may quote the URL; say only what kind of failure it was.
+        let kind = match e {
+            tauri_plugin_opener::Error::Io(e) => e.kind().to_string(),
+            _ => "no browser".to_owned(),
+        };
+        UiError::new(codes::LOCAL, format!("cannot open the browser ({kind})"))
+    })
 }
 
 /// Registers the agent to start at login (once; failures are logged, never fatal).

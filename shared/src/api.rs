@@ -57,6 +57,26 @@ pub struct PolicyResponse {
     pub server_time_ms: i64,
 }
 
+/// `POST /api/v1/agent/signin-link` answer: a link that signs the device's own employee in to
+/// the portal ("Open my dashboard"). It works once, for [`crate::limits::SIGNIN_LINK_TTL_MS`].
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SigninLinkResponse {
+    /// The link's path on the server (`/signin/{company id}/{token}`): join it to the server URL
+    /// and open it in the browser at once. It holds a secret: never log or store it.
+    pub path: String,
+    /// When the link stops working.
+    pub expires_at_ms: i64,
+}
+
+impl std::fmt::Debug for SigninLinkResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigninLinkResponse")
+            .field("path", &"[redacted]")
+            .field("expires_at_ms", &self.expires_at_ms)
+            .finish()
+    }
+}
+
 /// `POST /api/v1/agent/batches` body.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BatchRequest {

@@ -13,3 +13,5 @@ pub const MAX_SMALL_BODY_BYTES: usize = 16 * 1024;
 pub const MAX_TEXT_BYTES: usize = 2048;
 /// Longest span the server accepts, in milliseconds (a span longer than a day is a clock bug).
 pub const MAX_SPAN_MS: i64 = 24 * 60 * 60 * 1000;
+/// How long a sign-in link for "Open my dashboard" works, in milliseconds (it also works once).
+pub const SIGNIN_LINK_TTL_MS: i64 = 60 * 1000;

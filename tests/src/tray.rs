@@ -3,7 +3,9 @@
 //! `fantoccini` fills, clicks and reads its window.
 //!
 //! The app gets its own data dir and `HOME` (autostart writes there), and an unreachable D-Bus,
-//! so its secrets go to the documented 0600 file and no keyring or other instance is shared.
+//! so its secrets go to the documented 0600 file and no keyring or other instance is shared. Its
+//! `PATH` starts with an `xdg-open` that only writes down what it was asked to open
+//! ([`TrayApp::opened`]), so "Open my dashboard" is checked without a browser.
 //! tauri-driver runs in a process group of its own; dropping the fixture (also on a panic) kills
 //! that group: driver, WebKitWebDriver, the app and its WebKit processes. Every wait polls a
 //! condition against a deadline; nothing sleeps and hopes.
@@ -83,6 +85,7 @@ impl TrayApp {
         config.extension_port = 0;
         config.save(data_dir.path()).expect("save agent.json");
         let home = tempfile::tempdir().expect("home");
+        let path = fake_xdg_open(home.path());
         let (port, native) = (free_port(), free_port());
         let log = home.path().join("driver.log");
         let log_file = std::fs::File::create(&log).expect("driver log");
@@ -94,6 +97,7 @@ impl TrayApp {
             .env("XDG_CONFIG_HOME", home.path().join("config"))
             .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/worktrail-test-bus")
             .env("WORKTRAIL_LOG", "info")
+            .env("PATH", path)
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().expect("log"))
             .stderr(log_file)
@@ -107,6 +111,12 @@ impl TrayApp {
             panic!("{e}\ndriver log:\n{}", std::fs::read_to_string(&log).unwrap_or_default())
         });
         Self { client, _driver: driver, data_dir, _home: home }
+    }
+
+    /// What the app asked the desktop to open (URLs), oldest first.
+    pub fn opened(&self) -> Vec<String> {
+        let file = self._home.path().join(OPENED);
+        std::fs::read_to_string(file).unwrap_or_default().lines().map(str::to_owned).collect()
     }
 
     /// The WebDriver client.
@@ -219,6 +229,28 @@ impl Drop for Group {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// The file the fake `xdg-open` appends to, in the app's `HOME`.
+const OPENED: &str = "opened-urls";
+
+/// Writes `<home>/bin/xdg-open`, which appends its argument to `<home>/opened-urls`, and returns a
+/// `PATH` that finds it first.
+fn fake_xdg_open(home: &Path) -> std::ffi::OsString {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = home.join("bin");
+    std::fs::create_dir_all(&bin).expect("bin dir");
+    let script = bin.join("xdg-open");
+    let opened = home.join(OPENED);
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\nprintf '%s\\n' \"$1\" >> '{}'\n", opened.display()),
+    )
+    .expect("write xdg-open");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let mut paths = vec![bin];
+    paths.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+    std::env::join_paths(paths).expect("PATH")
 }
 
 fn free_port() -> u16 {

@@ -63,6 +63,7 @@ pub fn route(
 /// Every portal route: pages, form actions and the JSON API.
 pub fn routes() -> Vec<Route> {
     let mut all = crate::routes::login::routes();
+    all.extend(crate::routes::signin::routes());
     all.extend(crate::routes::owner::routes());
     all.extend(crate::routes::admin::routes());
     all.extend(crate::routes::me::routes());

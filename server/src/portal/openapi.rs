@@ -38,6 +38,11 @@ pub async fn document() -> Json<Value> {
         ("POST", "/api/v1/agent/batches", "Store a batch of records idempotently"),
         ("PUT", "/api/v1/agent/screenshots/{id}", "Upload a screenshot's JPEG bytes"),
         ("GET", "/api/v1/agent/policy", "The company's collection policy"),
+        (
+            "POST",
+            "/api/v1/agent/signin-link",
+            "A single-use, one-minute sign-in link for this device's employee",
+        ),
     ] {
         add(method, path, summary, json!([{ "company_key": [], "device_token": [] }]));
     }

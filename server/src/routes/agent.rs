@@ -1,4 +1,5 @@
-//! The agent API (`/api/v1/agent`): enrolment, batches, screenshots, policy. Every handler's
+//! The agent API (`/api/v1/agent`): enrolment, batches, screenshots, policy, sign-in links
+//! ([`super::signin`]). Every handler's
 //! company and device come from the gate's extractors.
 
 use axum::body::Body;
@@ -29,6 +30,7 @@ pub fn router() -> Router<AppState> {
         .route("/batches", post(batches))
         .route("/screenshots/{id}", put(screenshot))
         .route("/policy", get(policy))
+        .route("/signin-link", post(crate::routes::signin::mint))
 }
 
 fn bad(message: impl Into<String>) -> ApiError {

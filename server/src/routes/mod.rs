@@ -6,3 +6,4 @@ pub mod health;
 pub mod login;
 pub mod me;
 pub mod owner;
+pub mod signin;

@@ -461,6 +461,24 @@ pub trait PortalStore: Send + Sync + 'static {
         password_hash: &str,
         now_ms: i64,
     ) -> Result<bool, StoreError>;
+    /// Stores a single-use sign-in link minted by `device` for its employee `user`.
+    async fn create_signin_link(
+        &self,
+        company: CompanyId,
+        user: UserId,
+        device: DeviceId,
+        token_hash: &[u8],
+        now_ms: i64,
+        expires_at_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// Uses up the company's sign-in link with this token hash if it is unused and not expired at
+    /// `now_ms` (atomically: of two concurrent redemptions one wins); else says why not.
+    async fn redeem_signin_link(
+        &self,
+        company: CompanyId,
+        token_hash: &[u8],
+        now_ms: i64,
+    ) -> Result<SigninRedemption, StoreError>;
 
     // ---- portal: a company's own view -----------------------------------------------------
     /// The company's users with their device counts.

@@ -52,6 +52,19 @@ pub struct Invitation {
     pub used_at_ms: Option<i64>,
 }
 
+/// What redeeming a sign-in link ("Open my dashboard") found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SigninRedemption {
+    /// The link was good; it is used up now and signs in this user.
+    SignedIn(UserId),
+    /// The link was used already.
+    Used,
+    /// The link has expired unused.
+    Expired,
+    /// No such link in this company.
+    Unknown,
+}
+
 /// One company as the owner sees it: metadata and counts, never a person.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OwnerCompanyRow {

@@ -1,6 +1,7 @@
 //! The tray app's window (issue 4), driven through WebDriver on a private X desktop against a
 //! port-0 server: enrolment through the form turns the status to tracking and this device's
-//! records reach the server; a wrong company key shows the `invalid_company_key` message. The
+//! records reach the server, and "Open my dashboard" opens a sign-in link that works once; a
+//! wrong company key shows the `invalid_company_key` message. The
 //! window is saved as PNG under `target/agent-screenshots/`.
 
 use std::time::Duration;
@@ -113,6 +114,26 @@ async fn enrolling_through_the_window_turns_the_status_to_tracking_and_the_serve
     });
     assert!(!log.contains(server.company_key.expose()), "the company key is in the log");
     app.screenshot("agent-status").await;
+
+    // "Open my dashboard" hands the browser a single-use sign-in link that signs Grace in.
+    app.click("#dashboard").await;
+    let opened = wait_for("the dashboard link opened", Duration::from_secs(20), || {
+        app.opened().into_iter().next()
+    });
+    let path = format!("{}/signin/{}/", server.base_url, server.company);
+    assert!(opened.starts_with(&path), "{opened}");
+    let signed_in = worktrail_tests::http().get(&opened).send().await.expect("open the link");
+    assert_eq!(signed_in.status(), 303, "the link does not sign in");
+    assert_eq!(signed_in.headers()["location"], "/me");
+    let again = worktrail_tests::http().get(&opened).send().await.expect("open it again");
+    assert_eq!(again.status(), 410, "the link works once");
+    assert_eq!(app.text("#action-error").await, "", "the window shows an error");
+    let log = std::fs::read_dir(&logs)
+        .expect("logs")
+        .flatten()
+        .filter_map(|f| std::fs::read_to_string(f.path()).ok())
+        .collect::<String>();
+    assert!(!log.contains(&opened[path.len()..]), "the sign-in link is in the log");
     app.close().await;
     drop(desktop);
 }

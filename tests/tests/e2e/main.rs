@@ -32,6 +32,7 @@ mod agent_faults;
 mod agent_gate;
 mod agent_screens;
 mod agent_secrets;
+mod agent_signin;
 mod agent_sync;
 mod agent_tray;
 mod agent_x11;

@@ -226,6 +226,11 @@ impl Agent {
         Ok(self.syncer.sync_once().await?)
     }
 
+    /// A single-use sign-in link for this device's employee (see [`Syncer::signin_link`]).
+    pub async fn signin_link(&self) -> Result<crate::sync::SigninLink, AgentError> {
+        Ok(self.syncer.signin_link().await?)
+    }
+
     /// Pauses or resumes capture (when the policy allows pausing). Returns whether it is paused.
     pub async fn set_paused(&mut self, paused: bool) -> Result<bool, AgentError> {
         if paused && !self.shared.policy().policy.allow_pause {

@@ -1,6 +1,6 @@
 //! The agent as a long-lived service behind a UI (the tray app). One task owns the [`Agent`] and
 //! runs capture and sync side by side, as [`Agent::run`] does, so a slow server never delays
-//! sampling; requests (enrol, sync now, pause, quit) are handled by the sync half between its
+//! sampling; requests (enrol, sync now, sign-in link, quit) are handled by the sync half between its
 //! steps, never by cancelling a step. Status is read straight from the shared state and the queue,
 //! so the tray menu and the window never wait behind a sync.
 //!
@@ -11,7 +11,7 @@ use super::{Agent, AgentError, AgentStatus, Shared};
 use crate::config::Enrollment;
 use crate::policy::CompiledPolicy;
 use crate::queue::Queue;
-use crate::sync::{SyncClient, SyncError};
+use crate::sync::{SigninLink, SyncClient, SyncError};
 use serde::Serialize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -120,6 +120,7 @@ pub struct Snapshot {
 enum Request {
     Enroll(String, CompanyKey, Option<String>, oneshot::Sender<Result<Enrollment, UiError>>),
     SyncNow(oneshot::Sender<Result<super::SyncReport, UiError>>),
+    SigninLink(oneshot::Sender<Result<SigninLink, UiError>>),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -197,6 +198,12 @@ impl AgentHandle {
     /// Fetches the policy and sends everything queued now.
     pub async fn sync_now(&self) -> Result<super::SyncReport, UiError> {
         self.ask(Request::SyncNow).await?
+    }
+
+    /// A single-use sign-in link for this device's employee ("Open my dashboard"), to open in the
+    /// browser at once: it works once, for a minute.
+    pub async fn signin_link(&self) -> Result<SigninLink, UiError> {
+        self.ask(Request::SigninLink).await?
     }
 
     /// Pauses or resumes capture; pausing needs the policy's permission. Open spans close at
@@ -307,6 +314,14 @@ async fn serve(
                         let r = core
                             .syncer
                             .sync_once()
+                            .await
+                            .map_err(|e| UiError::from(AgentError::from(e)));
+                        let _ = reply.send(r);
+                    }
+                    Some(Request::SigninLink(reply)) => {
+                        let r = core
+                            .syncer
+                            .signin_link()
                             .await
                             .map_err(|e| UiError::from(AgentError::from(e)));
                         let _ = reply.send(r);

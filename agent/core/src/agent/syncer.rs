@@ -73,6 +73,12 @@ impl Syncer {
         }
     }
 
+    /// Asks the server for a single-use sign-in link for this device's employee.
+    pub async fn signin_link(&self) -> Result<crate::sync::SigninLink, SyncError> {
+        let (client, creds) = self.parts()?;
+        client.signin_link(&creds).await
+    }
+
     fn parts(&self) -> Result<(SyncClient, Credentials), SyncError> {
         match (&self.client, &self.creds) {
             (Some(c), Some(k)) => Ok((c.clone(), k.clone())),

@@ -13,7 +13,7 @@ mod tests;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use std::time::Duration;
 use worktrail_shared::api::{
-    BatchAck, EnrollRequest, EnrollResponse, PolicyResponse, ScreenshotAck,
+    BatchAck, EnrollRequest, EnrollResponse, PolicyResponse, ScreenshotAck, SigninLinkResponse,
 };
 use worktrail_shared::limits::{MAX_BATCH_BYTES, MAX_SCREENSHOT_BYTES};
 use worktrail_shared::secret::{CompanyKey, DeviceToken};
@@ -118,10 +118,36 @@ fn auth_headers(c: &Credentials) -> Result<HeaderMap, SyncError> {
     Ok(h)
 }
 
+/// A single-use sign-in link to the employee's portal pages ("Open my dashboard"). It is a
+/// secret until used: its `Debug` hides it, and it is never logged or stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigninLink {
+    url: String,
+    /// When the link stops working (server time).
+    pub expires_at_ms: i64,
+}
+
+impl SigninLink {
+    /// The whole URL, to open in the browser.
+    pub fn expose(&self) -> &str {
+        &self.url
+    }
+}
+
+impl std::fmt::Debug for SigninLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigninLink")
+            .field("url", &"[redacted]")
+            .field("expires_at_ms", &self.expires_at_ms)
+            .finish()
+    }
+}
+
 /// The agent API client.
 #[derive(Clone, Debug)]
 pub struct SyncClient {
     http: reqwest::Client,
+    server: String,
     base: String,
 }
 
@@ -139,7 +165,8 @@ impl SyncClient {
             .timeout(Duration::from_secs(60))
             .user_agent(concat!("worktrail-agent/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { http, base: format!("{}{AGENT_API_PREFIX}", server_url.trim_end_matches('/')) })
+        let server = server_url.trim_end_matches('/').to_owned();
+        Ok(Self { http, base: format!("{server}{AGENT_API_PREFIX}"), server })
     }
 
     async fn answer<T: serde::de::DeserializeOwned>(
@@ -218,6 +245,28 @@ impl SyncClient {
             .send()
             .await?;
         Self::answer(resp).await
+    }
+
+    /// `POST /signin-link`: a single-use link that signs this device's employee in to the
+    /// portal, on this server. A path that is not the server's `/signin/…` is refused, so a
+    /// compromised answer cannot make the agent open another site.
+    pub async fn signin_link(&self, c: &Credentials) -> Result<SigninLink, SyncError> {
+        let resp = self
+            .http
+            .post(format!("{}/signin-link", self.base))
+            .headers(auth_headers(c)?)
+            .send()
+            .await?;
+        let answer: SigninLinkResponse = Self::answer(resp).await?;
+        let safe = answer.path.starts_with("/signin/")
+            && answer.path.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'/' || b == b'-');
+        if !safe {
+            return Err(SyncError::Protocol("the sign-in link is not a /signin/ path".into()));
+        }
+        Ok(SigninLink {
+            url: format!("{}{}", self.server, answer.path),
+            expires_at_ms: answer.expires_at_ms,
+        })
     }
 
     /// `GET /policy`.

@@ -1693,6 +1693,7 @@ macro_rules! sql_store {
                 for sql in [
                     "DELETE FROM devices WHERE company_id = $1",
                     "DELETE FROM data_access_log WHERE company_id = $1",
+                    "DELETE FROM signin_links WHERE company_id = $1",
                     "DELETE FROM users WHERE company_id = $1",
                 ] {
                     deleted += sqlx::query(sql).bind(company.0).execute(&mut *tx).await?.rows_affected();

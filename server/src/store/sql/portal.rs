@@ -2,13 +2,13 @@
 
 use async_trait::async_trait;
 use uuid::Uuid;
-use worktrail_shared::{CompanyId, OwnerId, RecordId, UserId};
+use worktrail_shared::{CompanyId, DeviceId, OwnerId, RecordId, UserId};
 
 use super::{PgStore, SqliteStore};
 use crate::domain::subscription::DAY_MS;
 use crate::store::{
     AccessRow, EmployeeDay, EmployeeRow, Invitation, LoginCandidate, PortalStore, Principal, Role,
-    SessionRow, StoreError, TaskRow, Total, User,
+    SessionRow, SigninRedemption, StoreError, TaskRow, Total, User,
 };
 
 fn role_of(s: &str) -> Result<Role, StoreError> {
@@ -256,6 +256,64 @@ macro_rules! portal_store {
                 .await?;
                 tx.commit().await?;
                 Ok(true)
+            }
+
+            async fn create_signin_link(
+                &self,
+                company: CompanyId,
+                user: UserId,
+                device: DeviceId,
+                token_hash: &[u8],
+                now_ms: i64,
+                expires_at_ms: i64,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO signin_links (company_id, id, token_hash, user_id, device_id, \
+                     created_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(company.0)
+                .bind(Uuid::now_v7())
+                .bind(token_hash)
+                .bind(user.0)
+                .bind(device.0)
+                .bind(now_ms)
+                .bind(expires_at_ms)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn redeem_signin_link(
+                &self,
+                company: CompanyId,
+                token_hash: &[u8],
+                now_ms: i64,
+            ) -> Result<SigninRedemption, StoreError> {
+                let used: Option<(Uuid,)> = sqlx::query_as(
+                    "UPDATE signin_links SET used_at_ms = $3 \
+                     WHERE company_id = $1 AND token_hash = $2 \
+                     AND used_at_ms IS NULL AND expires_at_ms > $3 RETURNING user_id",
+                )
+                .bind(company.0)
+                .bind(token_hash)
+                .bind(now_ms)
+                .fetch_optional(&self.pool)
+                .await?;
+                if let Some((user,)) = used {
+                    return Ok(SigninRedemption::SignedIn(UserId(user)));
+                }
+                let found: Option<(Option<i64>,)> = sqlx::query_as(
+                    "SELECT used_at_ms FROM signin_links WHERE company_id = $1 AND token_hash = $2",
+                )
+                .bind(company.0)
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(match found {
+                    None => SigninRedemption::Unknown,
+                    Some((Some(_),)) => SigninRedemption::Used,
+                    Some((None,)) => SigninRedemption::Expired,
+                })
             }
 
             async fn employees(&self, company: CompanyId) -> Result<Vec<EmployeeRow>, StoreError> {
