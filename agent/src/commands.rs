@@ -8,6 +8,7 @@ use tauri_plugin_opener::OpenerExt as _;
 use worktrail_agent_core::agent::SyncReport;
 use worktrail_agent_core::agent::notice::{self, Collected};
 use worktrail_agent_core::agent::service::{AgentHandle, Snapshot, UiError, codes};
+use worktrail_shared::TaskId;
 
 type Result<T> = std::result::Result<T, UiError>;
 
@@ -48,6 +49,21 @@ pub async fn set_paused(
 ) -> Result<Snapshot> {
     agent.set_paused(paused)?;
     crate::tray::refresh_now(&app);
+    agent.snapshot().await
+}
+
+/// Chooses the task the time from now on counts for (`None`: no particular task).
+#[tauri::command]
+pub async fn choose_task(
+    agent: State<'_, AgentHandle>,
+    task_id: Option<String>,
+) -> Result<Snapshot> {
+    let task = match task_id.as_deref().map(str::parse::<TaskId>) {
+        None => None,
+        Some(Ok(t)) => Some(t),
+        Some(Err(_)) => return Err(UiError::new(codes::UNKNOWN_TASK, "not a task id")),
+    };
+    agent.choose_task(task).await?;
     agent.snapshot().await
 }
 

@@ -69,6 +69,7 @@ fn main() -> anyhow::Result<()> {
             commands::set_paused,
             commands::sync_now,
             commands::open_dashboard,
+            commands::choose_task,
         ])
         .setup(move |app| {
             tray::build(app.handle(), handle.clone())?;

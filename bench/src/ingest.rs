@@ -90,6 +90,7 @@ fn batch(rng: &mut StdRng, seq: &mut i64, t: &mut i64) -> Vec<u8> {
                     app: app.into(),
                     exe: Some(format!("/usr/bin/{}", app.to_lowercase().replace(' ', "-"))),
                     title: Some(title(rng, app)),
+                    task_id: None,
                 },
             };
             *t += len;

@@ -166,6 +166,7 @@ fn workday(rng: &mut StdRng, day_start: i64, records: &mut Vec<Record>, seq: &mu
                     app: app.into(),
                     exe: Some(exe.into()),
                     title: Some(title.into()),
+                    task_id: None,
                 },
             );
             if app == "Firefox" {

@@ -62,6 +62,7 @@ fn records(device: usize, batch: usize, n: usize) -> Vec<Record> {
                     app: format!("app{device}"),
                     exe: None,
                     title: Some(format!("t{seq}")),
+                    task_id: None,
                 },
             }
         })

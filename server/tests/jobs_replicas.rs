@@ -102,6 +102,7 @@ async fn two_serve_processes_on_one_postgres_run_each_job_once_per_tick() {
                         app: "a".into(),
                         exe: None,
                         title: None,
+                        task_id: None,
                     },
                 }
             })

@@ -6,7 +6,7 @@
 
 use crate::limits::{MAX_BATCH_RECORDS, MAX_SPAN_MS, MAX_TEXT_BYTES};
 use crate::policy::Policy;
-use crate::{BatchId, CompanyId, DeviceId, RecordId, UserId};
+use crate::{BatchId, CompanyId, DeviceId, RecordId, TaskId, UserId};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 
@@ -75,6 +75,25 @@ impl std::fmt::Debug for SigninLinkResponse {
             .field("expires_at_ms", &self.expires_at_ms)
             .finish()
     }
+}
+
+/// `GET /api/v1/agent/tasks` answer: the tasks an employee may choose in the agent (none when
+/// the company does not use tasks).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TasksResponse {
+    /// Open (not archived) tasks, by project and name.
+    pub tasks: Vec<AgentTask>,
+}
+
+/// One task as the agent offers it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentTask {
+    /// Its id, recorded on app spans.
+    pub id: TaskId,
+    /// Its project's name.
+    pub project: String,
+    /// Its name.
+    pub name: String,
 }
 
 /// `POST /api/v1/agent/batches` body.
@@ -153,6 +172,10 @@ pub enum RecordBody {
         /// Window title (possibly redacted by policy).
         #[serde(default)]
         title: Option<String>,
+        /// The task the employee chose in the agent (when the company uses tasks). Left out of
+        /// the JSON when none, so batches without tasks keep their exact bytes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        task_id: Option<TaskId>,
     },
     /// Time on one website.
     WebsiteSpan {
@@ -307,7 +330,7 @@ impl BatchRequest {
                 return Err(at(BatchRuleError("negative sequence number".into())));
             }
             match &r.body {
-                RecordBody::AppSpan { start_ms, end_ms, app, exe, title } => {
+                RecordBody::AppSpan { start_ms, end_ms, app, exe, title, .. } => {
                     check_span(*start_ms, *end_ms).map_err(at)?;
                     check_text("app", app).map_err(at)?;
                     check_text("exe", exe.as_deref().unwrap_or("")).map_err(at)?;
@@ -377,6 +400,7 @@ mod tests {
                 app: "xterm".into(),
                 exe: None,
                 title: Some("build".into()),
+                task_id: None,
             },
         }
     }

@@ -86,6 +86,10 @@ typed_id!(
     BatchId
 );
 typed_id!(
+    /// A task of a company's project, chosen by the employee in the agent.
+    TaskId
+);
+typed_id!(
     /// One captured record, generated on the device when the record is created.
     RecordId
 );

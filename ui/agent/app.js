@@ -21,6 +21,7 @@ const MESSAGES = {
   deferred: "The server asked to wait a little. Please try again in a minute.",
   not_allowed: "Your company does not allow this.",
   not_enrolled: "This computer is not connected yet.",
+  unknown_task: "That task is no longer open. Choose another one.",
 };
 
 const STATES = {
@@ -86,6 +87,30 @@ function render(s) {
   pause.textContent = s.paused ? "Resume tracking" : "Pause tracking";
   pause.disabled = !s.paused && (!s.policy.allow_pause || s.state === "blocked");
   pause.title = s.policy.allow_pause ? "" : MESSAGES.not_allowed;
+  renderTasks(s.tasks, s.task);
+}
+
+// The task list is rebuilt only when it changes, so an open drop-down is not reset under the
+// pointer; the choice shown always follows the agent.
+let shownTasks = "";
+function renderTasks(tasks, chosen) {
+  $("task-row").hidden = tasks.length === 0;
+  const select = $("task");
+  const key = JSON.stringify(tasks);
+  if (key !== shownTasks) {
+    shownTasks = key;
+    const none = document.createElement("option");
+    none.value = "";
+    none.textContent = "No particular task";
+    select.replaceChildren(none, ...tasks.map((t) => {
+      const o = document.createElement("option");
+      o.value = t.id;
+      o.textContent = `${t.project} · ${t.name}`;
+      return o;
+    }));
+  }
+  select.value = chosen || "";
+  $("task-row").dataset.task = chosen || "";
 }
 
 async function renderNotice() {
@@ -157,6 +182,8 @@ $("pause").addEventListener("click", (ev) =>
   act(ev.target, () => invoke("set_paused", { paused: $("pause").textContent.startsWith("Pause") })));
 $("sync").addEventListener("click", (ev) => act(ev.target, () => invoke("sync_now")));
 $("dashboard").addEventListener("click", (ev) => act(ev.target, () => invoke("open_dashboard")));
+$("task").addEventListener("change", (ev) =>
+  act(ev.target, () => invoke("choose_task", { taskId: ev.target.value === "" ? null : ev.target.value })));
 
 refresh();
 setInterval(refresh, 1000);

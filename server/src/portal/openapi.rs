@@ -38,6 +38,7 @@ pub async fn document() -> Json<Value> {
         ("POST", "/api/v1/agent/batches", "Store a batch of records idempotently"),
         ("PUT", "/api/v1/agent/screenshots/{id}", "Upload a screenshot's JPEG bytes"),
         ("GET", "/api/v1/agent/policy", "The company's collection policy"),
+        ("GET", "/api/v1/agent/tasks", "The company's open tasks, for the agent's task choice"),
         (
             "POST",
             "/api/v1/agent/signin-link",

@@ -616,8 +616,13 @@ async fn tasks_page(
     State(s): State<AppState>,
     AdminSession(a): AdminSession,
 ) -> Result<Response, ApiError> {
-    let tasks: Vec<_> =
-        s.store.tasks(a.company).await?.into_iter().map(|t| (t.project, t.name)).collect();
+    let tasks: Vec<_> = s
+        .store
+        .tasks(a.company)
+        .await?
+        .into_iter()
+        .map(|t| (t.project, t.name, t.tracked_secs))
+        .collect();
     Ok(render("admin_tasks.html", minijinja::context! { nav => "admin", tasks => tasks })?
         .into_response())
 }

@@ -1,4 +1,4 @@
-//! The agent API (`/api/v1/agent`): enrolment, batches, screenshots, policy, sign-in links
+//! The agent API (`/api/v1/agent`): enrolment, batches, screenshots, policy, tasks, sign-in links
 //! ([`super::signin`]). Every handler's
 //! company and device come from the gate's extractors.
 
@@ -9,7 +9,8 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use sha2::{Digest, Sha256};
 use worktrail_shared::api::{
-    BatchAck, BatchRequest, EnrollRequest, EnrollResponse, PolicyResponse, ScreenshotAck,
+    AgentTask, BatchAck, BatchRequest, EnrollRequest, EnrollResponse, PolicyResponse,
+    ScreenshotAck, TasksResponse,
 };
 use worktrail_shared::limits::{MAX_BATCH_BYTES, MAX_SCREENSHOT_BYTES, MAX_SMALL_BODY_BYTES};
 use worktrail_shared::policy::Policy;
@@ -31,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .route("/screenshots/{id}", put(screenshot))
         .route("/policy", get(policy))
         .route("/signin-link", post(crate::routes::signin::mint))
+        .route("/tasks", get(tasks))
 }
 
 fn bad(message: impl Into<String>) -> ApiError {
@@ -230,4 +232,22 @@ async fn policy(
         time_zone: company.time_zone,
         server_time_ms: now,
     }))
+}
+
+/// The company's open tasks, for the agent's task choice (empty: the company uses no tasks).
+async fn tasks(
+    State(state): State<AppState>,
+    ctx: DeviceCtx,
+) -> Result<Json<TasksResponse>, ApiError> {
+    let company = ctx.company.company_id;
+    let tasks = state
+        .store
+        .tasks(company)
+        .await?
+        .into_iter()
+        .filter(|t| !t.archived)
+        .map(|t| AgentTask { id: t.id, project: t.project, name: t.name })
+        .collect();
+    state.store.touch_device(company, ctx.device.id, state.now_ms()).await?;
+    Ok(Json(TasksResponse { tasks }))
 }

@@ -1,7 +1,7 @@
 //! Rows of the portal's part of the [`super::Store`] contract: sessions, invitations, the owner's
 //! aggregate views and the admin's and employee's views of their own company.
 
-use worktrail_shared::{CompanyId, OwnerId, PlanId, RecordId, UserId};
+use worktrail_shared::{CompanyId, OwnerId, PlanId, RecordId, TaskId, UserId};
 
 use super::Role;
 use crate::domain::subscription::Subscription;
@@ -187,8 +187,14 @@ pub struct AccessRow {
 /// A task (within a project).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TaskRow {
+    /// Task id (what the agent records on app spans).
+    pub id: TaskId,
     /// Project name.
     pub project: String,
     /// Task name.
     pub name: String,
+    /// Archived tasks are not offered to the agent.
+    pub archived: bool,
+    /// Time recorded against the task, all time.
+    pub tracked_secs: i64,
 }

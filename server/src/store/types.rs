@@ -1,7 +1,7 @@
 //! Rows and arguments of the [`super::Store`] contract.
 
 use worktrail_shared::policy::Policy;
-use worktrail_shared::{CompanyId, CompanyKeyId, DeviceId, PlanId, RecordId, UserId};
+use worktrail_shared::{CompanyId, CompanyKeyId, DeviceId, PlanId, RecordId, TaskId, UserId};
 
 use crate::domain::subscription::Subscription;
 
@@ -298,6 +298,8 @@ pub struct AppSpanRow {
     pub exe: Option<String>,
     /// Title.
     pub title: Option<String>,
+    /// The task chosen in the agent while the span was recorded.
+    pub task_id: Option<TaskId>,
 }
 
 /// A screenshot's metadata as stored.

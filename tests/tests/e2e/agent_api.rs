@@ -19,6 +19,7 @@ fn app_span(seq: i64, title: &str) -> Record {
             app: "xterm".into(),
             exe: Some("/usr/bin/xterm".into()),
             title: Some(title.into()),
+            task_id: None,
         },
     }
 }

@@ -203,6 +203,7 @@ pub(crate) fn push(dir: &Path, n: usize, seq: &mut i64) -> Vec<RecordId> {
                     app: "code".into(),
                     exe: Some("/usr/bin/code".into()),
                     title: Some(format!("a window title long enough to weigh something {seq}")),
+                    task_id: None,
                 }
             };
             (body, None)

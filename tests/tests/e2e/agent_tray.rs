@@ -60,6 +60,11 @@ async fn enrolling_through_the_window_turns_the_status_to_tracking_and_the_serve
  {
     let server = TestServer::start(Backend::Sqlite).await.expect("SQLite is always available");
     server.store().set_policy(server.company, &fast_policy()).await.expect("set the policy");
+    // The company uses tasks, so the window offers them.
+    let now = worktrail_server::clock::Clock::now_ms(&server.clock);
+    server.store().create_task(server.company, "Website", "Landing page", now).await.unwrap();
+    let tasks = server.store().tasks(server.company).await.expect("tasks");
+    let landing = tasks[0].id;
     let mut desktop = desktop().await;
     let app = TrayApp::start(&desktop).await;
     fill_enrolment(&app, &server.base_url, server.company_key.expose(), "grace@test.example").await;
@@ -70,6 +75,14 @@ async fn enrolling_through_the_window_turns_the_status_to_tracking_and_the_serve
     app.wait_for_text("#company", "Test Co (grace@test.example)").await;
     // The privacy notice now follows the company's policy (screenshots are off here).
     app.wait_for_text("#notice", "Not taken.").await;
+    // Choosing a task: the spans recorded from now on count for it.
+    let option = format!("#task option[value=\"{landing}\"]");
+    app.wait_for(&option).await;
+    app.wait_for_text("#task-row", "Website · Landing page").await;
+    let select = app.wait_for("#task").await;
+    select.select_by_value(&landing.to_string()).await.expect("choose the task");
+    // The window shows the agent's choice once the agent has taken it.
+    app.wait_for_attr("#task-row", "data-task", &landing.to_string()).await;
     let device = AgentConfig::load_or_create(app.data_dir.path()).expect("agent.json").device_id;
     let devices = server.store().devices(server.company).await.expect("devices");
     assert_eq!(devices.iter().map(|d| d.id).collect::<Vec<_>>(), vec![device]);
@@ -100,6 +113,9 @@ async fn enrolling_through_the_window_turns_the_status_to_tracking_and_the_serve
     let employee =
         server.store().user_by_email(server.company, "grace@test.example").await.unwrap().unwrap();
     assert!(spans.iter().all(|s| s.device_id == device && s.employee_id == employee.id));
+    let first_spans: Vec<_> =
+        spans.iter().filter(|s| s.title.as_deref() == Some(first.as_str())).collect();
+    assert!(first_spans.iter().all(|s| s.task_id == Some(landing)), "{first_spans:?}");
     assert!(spans.iter().all(|s| s.title.as_deref() != Some(second.as_str())), "still open");
     app.wait_for_text("#last-sync", "just now").await;
     // The app logs to its rolling file in the data dir, and never the company key.

@@ -167,6 +167,7 @@ async fn pathological_json_is_an_invalid_batch(backend: Backend) {
             app: "x".repeat(MAX_TEXT_BYTES + 1),
             exe: None,
             title: None,
+            task_id: None,
         },
     };
     let b = BatchRequest {

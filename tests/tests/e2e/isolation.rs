@@ -36,6 +36,7 @@ fn random_records(rng: &mut StdRng, tag: &str, now: i64, seq: &mut i64) -> Vec<R
                     app: format!("{tag}-app-{}", rng.random_range(0..3)),
                     exe: None,
                     title: Some(format!("{tag} title")),
+                    task_id: None,
                 },
                 1 => RecordBody::WebsiteSpan {
                     start_ms: t,

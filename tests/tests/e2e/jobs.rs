@@ -69,6 +69,7 @@ fn activity(rng: &mut StdRng, from: i64, to: i64, seq0: i64) -> Vec<Record> {
                 app: "Code".into(),
                 exe: None,
                 title: Some("work".into()),
+                task_id: None,
             },
         };
         out.push(record(seq, body));
@@ -195,6 +196,7 @@ async fn late_data_corrects_its_past_day_and_recomputation_is_stable(backend: Ba
                 app: "a".into(),
                 exe: None,
                 title: None,
+                task_id: None,
             },
         )
     };
@@ -333,6 +335,7 @@ async fn seed_ages(
                 app: "a".into(),
                 exe: None,
                 title: None,
+                task_id: None,
             },
         );
         let minute = record(

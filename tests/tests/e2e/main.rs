@@ -34,6 +34,7 @@ mod agent_screens;
 mod agent_secrets;
 mod agent_signin;
 mod agent_sync;
+mod agent_tasks;
 mod agent_tray;
 mod agent_x11;
 mod hostile_input;

@@ -64,6 +64,7 @@ async fn plant(s: &TestServer) -> Planted {
                 app: CANARIES[2].into(),
                 exe: Some(format!("/opt/{}", CANARIES[2])),
                 title: Some(CANARIES[3].into()),
+                task_id: None,
             },
         },
         Record {

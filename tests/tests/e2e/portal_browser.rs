@@ -49,6 +49,7 @@ async fn seed_a_tracked_stretch(s: &TestServer, email: &str) -> DeviceToken {
             app: APP.into(),
             exe: Some("/usr/bin/inkscape".into()),
             title: Some("poster-draft.svg".into()),
+            task_id: None,
         },
         RecordBody::WebsiteSpan {
             start_ms: mid,

@@ -47,6 +47,7 @@ async fn deleting_a_screenshot_removes_its_time_and_its_file(backend: Backend) {
             app: "Code".into(),
             exe: None,
             title: None,
+            task_id: None,
         },
     };
     // 30 minutes of work; the screenshot at +15 min stands for the 10 minutes around it.
@@ -131,6 +132,7 @@ async fn an_employee_export_holds_their_records_and_nobody_elses(backend: Backen
                 app: "Code".into(),
                 exe: None,
                 title: Some(title.into()),
+                task_id: None,
             },
         };
         let batch = BatchRequest {
@@ -238,6 +240,7 @@ async fn the_owner_report_counts_plan_mix_and_trial_conversion(backend: Backend)
             app: "Code".into(),
             exe: None,
             title: None,
+            task_id: None,
         },
     };
     let batch = BatchRequest {

@@ -50,6 +50,7 @@ fn spans(n: i64) -> Vec<Record> {
                 app: format!("app-{}", i % 7),
                 exe: None,
                 title: Some(format!("title {i}")),
+                task_id: None,
             },
         })
         .collect()

@@ -154,6 +154,7 @@ impl Capture {
             let records = self.sampler.stop(now);
             return self.push(records).await;
         }
+        self.sampler.set_task(self.shared.task());
         let records = self.sampler.sample_once(now, &policy);
         let mut written = self.push(records).await?;
         if self.shared.storage_error().is_some() {

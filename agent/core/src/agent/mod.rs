@@ -78,6 +78,23 @@ pub enum AgentError {
     /// The server's answer is malformed.
     #[error("the server sent a malformed device token")]
     BadToken,
+    /// The task chosen is not one of the company's open tasks.
+    #[error("that task is not one of your company's open tasks")]
+    UnknownTask,
+}
+
+/// Chooses `task` and keeps the choice across restarts.
+pub(crate) async fn choose_task(
+    shared: &Shared,
+    queue: &Queue,
+    task: Option<worktrail_shared::TaskId>,
+) -> Result<(), AgentError> {
+    if !shared.choose_task(task) {
+        return Err(AgentError::UnknownTask);
+    }
+    let value = task.map(|t| t.to_string());
+    queue.call(move |db| db.set_meta("task", value.as_deref())).await?;
+    Ok(())
 }
 
 /// The probes an agent reads.
@@ -146,6 +163,8 @@ impl Agent {
             enrolled: config.enrollment.is_some(),
             last_error: None,
             storage_error: None,
+            tasks: Vec::new(),
+            task: None,
         })));
         let sampler = Sampler::new(probes.window, probes.idle);
         let capture =
@@ -163,6 +182,12 @@ impl Agent {
         let blocked = self.queue.call_blocking(|db| db.get_meta("blocked"));
         let last_error = self.queue.call_blocking(|db| db.get_meta("last_error"))?;
         self.shared.set_last_error(last_error);
+        let tasks = self.queue.call_blocking(|db| db.get_meta("tasks"))?;
+        let task = self.queue.call_blocking(|db| db.get_meta("task"))?;
+        if let Some(tasks) = tasks.and_then(|j| serde_json::from_str(&j).ok()) {
+            self.shared.set_tasks(tasks);
+        }
+        self.shared.choose_task(task.and_then(|t| t.parse().ok()));
         if let Some(p) = policy?.and_then(|j| serde_json::from_str::<PolicyResponse>(&j).ok()) {
             self.shared.set_policy(&p);
         }
@@ -229,6 +254,22 @@ impl Agent {
     /// A single-use sign-in link for this device's employee (see [`Syncer::signin_link`]).
     pub async fn signin_link(&self) -> Result<crate::sync::SigninLink, AgentError> {
         Ok(self.syncer.signin_link().await?)
+    }
+
+    /// The company's open tasks (empty: it uses none) and the one chosen.
+    pub fn tasks(
+        &self,
+    ) -> (Vec<worktrail_shared::api::AgentTask>, Option<worktrail_shared::TaskId>) {
+        self.shared.tasks()
+    }
+
+    /// Chooses the task the app spans from now on are recorded for (`None`: no task); the open
+    /// span closes at once. Refused when `task` is not one of the company's open tasks.
+    pub async fn choose_task(
+        &mut self,
+        task: Option<worktrail_shared::TaskId>,
+    ) -> Result<(), AgentError> {
+        choose_task(&self.shared, &self.queue, task).await
     }
 
     /// Pauses or resumes capture (when the policy allows pausing). Returns whether it is paused.

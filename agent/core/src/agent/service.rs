@@ -31,6 +31,8 @@ pub mod codes {
     pub const DEFERRED: &str = "deferred";
     /// The company's policy does not allow this.
     pub const NOT_ALLOWED: &str = "not_allowed";
+    /// The task chosen is not one of the company's open tasks.
+    pub const UNKNOWN_TASK: &str = "unknown_task";
     /// Something failed on this device (disk, keyring); the message says what.
     pub const LOCAL: &str = "local";
 }
@@ -65,6 +67,7 @@ impl From<AgentError> for UiError {
             AgentError::Sync(e @ SyncError::Deferred(_)) => {
                 Self::new(codes::DEFERRED, e.to_string())
             }
+            e @ AgentError::UnknownTask => Self::new(codes::UNKNOWN_TASK, e.to_string()),
             e => Self::new(codes::LOCAL, e.to_string()),
         }
     }
@@ -115,6 +118,10 @@ pub struct Snapshot {
     pub current_app: Option<String>,
     /// The policy in force.
     pub policy: worktrail_shared::policy::Policy,
+    /// The company's open tasks (empty: it uses none).
+    pub tasks: Vec<worktrail_shared::api::AgentTask>,
+    /// The task chosen.
+    pub task: Option<worktrail_shared::TaskId>,
 }
 
 enum Request {
@@ -162,11 +169,14 @@ impl AgentHandle {
             }
         };
         let current_app = lock(&self.current_app).clone().filter(|_| capturing);
+        let (tasks, task) = self.shared.tasks();
         Ok(Snapshot {
             state: TrayState::of(&status),
             status,
             current_app,
             policy: policy.policy.clone(),
+            tasks,
+            task,
         })
     }
 
@@ -204,6 +214,14 @@ impl AgentHandle {
     /// browser at once: it works once, for a minute.
     pub async fn signin_link(&self) -> Result<SigninLink, UiError> {
         self.ask(Request::SigninLink).await?
+    }
+
+    /// Chooses the task the time from now on is recorded for (`None`: no task); the open span
+    /// closes at once. Only one of the company's open tasks may be chosen.
+    pub async fn choose_task(&self, task: Option<worktrail_shared::TaskId>) -> Result<(), UiError> {
+        super::choose_task(&self.shared, &self.queue, task).await?;
+        self.nudge.notify_one();
+        Ok(())
     }
 
     /// Pauses or resumes capture; pausing needs the policy's permission. Open spans close at

@@ -6,8 +6,8 @@
 use crate::policy::CompiledPolicy;
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
-use worktrail_shared::ErrorCode;
-use worktrail_shared::api::PolicyResponse;
+use worktrail_shared::api::{AgentTask, PolicyResponse};
+use worktrail_shared::{ErrorCode, TaskId};
 
 /// Why the server refuses this agent (kept across restarts).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,6 +29,10 @@ pub(super) struct SharedState {
     pub(super) last_error: Option<String>,
     /// Why the queue cannot be written (disk full, read-only): capture waits meanwhile.
     pub(super) storage_error: Option<String>,
+    /// The company's open tasks (empty: it uses none).
+    pub(super) tasks: Vec<AgentTask>,
+    /// The task the employee chose, always one of `tasks`.
+    pub(super) task: Option<TaskId>,
 }
 
 /// State both halves read: the policy, whether the server blocks the agent, pause.
@@ -72,5 +76,31 @@ impl Shared {
     }
     pub(super) fn set_storage_error(&self, e: Option<String>) {
         self.state().storage_error = e;
+    }
+    /// The company's open tasks and the one chosen.
+    pub fn tasks(&self) -> (Vec<AgentTask>, Option<TaskId>) {
+        let s = self.state();
+        (s.tasks.clone(), s.task)
+    }
+    /// The task chosen.
+    pub fn task(&self) -> Option<TaskId> {
+        self.state().task
+    }
+    /// Replaces the offered tasks; a chosen task that is no longer offered is unchosen.
+    pub(super) fn set_tasks(&self, tasks: Vec<AgentTask>) {
+        let mut s = self.state();
+        if s.task.is_some_and(|t| !tasks.iter().any(|o| o.id == t)) {
+            s.task = None;
+        }
+        s.tasks = tasks;
+    }
+    /// Chooses a task (`None`: no task); false when `task` is not one of the offered tasks.
+    pub(super) fn choose_task(&self, task: Option<TaskId>) -> bool {
+        let mut s = self.state();
+        if task.is_some_and(|t| !s.tasks.iter().any(|o| o.id == t)) {
+            return false;
+        }
+        s.task = task;
+        true
     }
 }

@@ -248,6 +248,29 @@ impl Syncer {
         let _ = self.queue.call(move |db| db.set_meta("policy", Some(&json))).await;
     }
 
+    /// Fetches the company's open tasks with the policy and keeps them across restarts. A failure
+    /// keeps the tasks known so far (a server without tasks answers 404: the agent offers none).
+    async fn refresh_tasks(&mut self, client: &SyncClient, creds: &Credentials) {
+        let tasks = match client.tasks(creds).await {
+            Ok(t) => t.tasks,
+            Err(SyncError::Server { status: 404, .. }) => Vec::new(),
+            Err(e) => {
+                tracing::debug!(error = %e, "could not fetch the tasks");
+                return;
+            }
+        };
+        let json = serde_json::to_string(&tasks).unwrap_or_default();
+        self.shared.set_tasks(tasks);
+        let task = self.shared.task().map(|t| t.to_string());
+        let _ = self
+            .queue
+            .call(move |db| {
+                db.set_meta("tasks", Some(&json))?;
+                db.set_meta("task", task.as_deref())
+            })
+            .await;
+    }
+
     /// Fetches and applies the policy. Success also lifts a block; a 401/402/403 sets one.
     pub async fn refresh_policy(&mut self) -> Result<(), SyncError> {
         let (client, creds) = self.parts()?;
@@ -257,6 +280,7 @@ impl Syncer {
             Ok(p) => {
                 self.unblock().await;
                 self.apply_policy(p).await;
+                self.refresh_tasks(&client, &creds).await;
                 Ok(())
             }
             Err(e) => {

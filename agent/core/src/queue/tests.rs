@@ -15,6 +15,7 @@ fn span(i: i64) -> (RecordBody, Option<Vec<u8>>) {
         app: "xterm".into(),
         exe: None,
         title: Some(format!("window {i}")),
+        task_id: None,
     };
     (body, None)
 }
@@ -85,6 +86,7 @@ fn batches_stay_within_the_shared_limits() {
             app: "a".repeat(2000),
             exe: Some("e".repeat(2000)),
             title: Some("t".repeat(2000)),
+            task_id: None,
         };
         (body, None)
     };

@@ -18,6 +18,7 @@ use crate::websites::{join, spans::SiteSpans, tabs::Tabs};
 use activity::ActivityMinutes;
 use spans::{SpanTracker, WindowKey};
 use std::sync::Arc;
+use worktrail_shared::TaskId;
 use worktrail_shared::api::{RecordBody, SessionEnd};
 use worktrail_shared::limits::{MAX_SPAN_MS, MAX_TEXT_BYTES};
 
@@ -59,6 +60,8 @@ pub struct Sampler {
     last_sample_ms: Option<i64>,
     /// Nothing is known before this moment (the machine slept until then).
     floor_ms: i64,
+    /// The task the employee chose; app spans carry it.
+    task: Option<TaskId>,
 }
 
 impl std::fmt::Debug for Sampler {
@@ -85,7 +88,14 @@ impl Sampler {
             probe_failing: false,
             last_sample_ms: None,
             floor_ms: i64::MIN,
+            task: None,
         }
+    }
+
+    /// Sets the task the next samples' app spans are recorded for; a change closes the open span
+    /// at the next sample.
+    pub fn set_task(&mut self, task: Option<TaskId>) {
+        self.task = task;
     }
 
     /// True while the user is working: a session is open and they are not idle.
@@ -211,6 +221,7 @@ impl Sampler {
                 app: clip(w.app),
                 exe: w.exe.map(clip),
                 title: Some(title).filter(|t| !t.is_empty()),
+                task_id: self.task,
             })
         });
         out.extend(self.spans.observe(now_ms, key, max_span));

@@ -2,6 +2,7 @@
 //! span in memory; the span is written only when it closes — the window changes, idle starts,
 //! capture stops, or it reaches the policy's maximum length.
 
+use worktrail_shared::TaskId;
 use worktrail_shared::api::RecordBody;
 
 /// The window part of a sample, after the privacy rules.
@@ -13,6 +14,8 @@ pub struct WindowKey {
     pub exe: Option<String>,
     /// Title (already redacted when a rule said so).
     pub title: Option<String>,
+    /// The task chosen in the agent: choosing another one closes the span like a window change.
+    pub task_id: Option<TaskId>,
 }
 
 #[derive(Debug)]
@@ -57,6 +60,7 @@ impl SpanTracker {
             app: open.key.app,
             exe: open.key.exe,
             title: open.key.title,
+            task_id: open.key.task_id,
         })
     }
 
@@ -76,7 +80,7 @@ mod tests {
     use super::*;
 
     fn key(app: &str, title: &str) -> Option<WindowKey> {
-        Some(WindowKey { app: app.into(), exe: None, title: Some(title.into()) })
+        Some(WindowKey { app: app.into(), exe: None, title: Some(title.into()), task_id: None })
     }
 
     fn span(r: &RecordBody) -> (i64, i64, &str) {

@@ -14,6 +14,7 @@ use reqwest::header::{self, HeaderMap, HeaderValue};
 use std::time::Duration;
 use worktrail_shared::api::{
     BatchAck, EnrollRequest, EnrollResponse, PolicyResponse, ScreenshotAck, SigninLinkResponse,
+    TasksResponse,
 };
 use worktrail_shared::limits::{MAX_BATCH_BYTES, MAX_SCREENSHOT_BYTES};
 use worktrail_shared::secret::{CompanyKey, DeviceToken};
@@ -267,6 +268,13 @@ impl SyncClient {
             url: format!("{}{}", self.server, answer.path),
             expires_at_ms: answer.expires_at_ms,
         })
+    }
+
+    /// `GET /tasks`: the company's open tasks.
+    pub async fn tasks(&self, c: &Credentials) -> Result<TasksResponse, SyncError> {
+        let resp =
+            self.http.get(format!("{}/tasks", self.base)).headers(auth_headers(c)?).send().await?;
+        Self::answer(resp).await
     }
 
     /// `GET /policy`.

@@ -15,7 +15,9 @@ use std::time::Duration;
 use uuid::Uuid;
 use worktrail_shared::api::{BatchAck, BatchRequest, RecordBody, SessionEnd, SiteSource};
 use worktrail_shared::policy::Policy;
-use worktrail_shared::{CompanyId, CompanyKeyId, DeviceId, OwnerId, PlanId, RecordId, UserId};
+use worktrail_shared::{
+    CompanyId, CompanyKeyId, DeviceId, OwnerId, PlanId, RecordId, TaskId, UserId,
+};
 
 use super::*;
 use crate::domain::plan::Plan;
@@ -1201,9 +1203,10 @@ macro_rules! sql_store {
                 to_ms: i64,
             ) -> Result<Vec<AppSpanRow>, StoreError> {
                 let mut tx = self.tenant(company).await?;
-                type Row = (Uuid, Uuid, Uuid, i64, i64, i64, String, Option<String>, Option<String>);
+                type Row =
+                    (Uuid, Uuid, Uuid, i64, i64, i64, String, Option<String>, Option<String>, Option<Uuid>);
                 let rows: Vec<Row> = sqlx::query_as(
-                    "SELECT id, device_id, employee_id, seq, start_ms, end_ms, app, exe, title \
+                    "SELECT id, device_id, employee_id, seq, start_ms, end_ms, app, exe, title, task_id \
                      FROM app_usage WHERE company_id = $1 AND start_ms < $3 AND end_ms > $2 \
                      ORDER BY start_ms, seq",
                 )
@@ -1225,6 +1228,7 @@ macro_rules! sql_store {
                         app: r.6,
                         exe: r.7,
                         title: r.8,
+                        task_id: r.9.map(TaskId),
                     })
                     .collect())
             }
@@ -1895,6 +1899,19 @@ macro_rules! insert_records {
         let records: &[worktrail_shared::api::Record] = $records;
         let (c, d, e) = ($company.0, $device.id.0, $device.employee_id.0);
         let mut inserted: u64 = 0;
+        // A span's task is kept only when it is a task of this company.
+        let wants_tasks = records
+            .iter()
+            .any(|r| matches!(r.body, RecordBody::AppSpan { task_id: Some(_), .. }));
+        let tasks: std::collections::HashSet<Uuid> = if wants_tasks {
+            let rows: Vec<(Uuid,)> = sqlx::query_as("SELECT id FROM tasks WHERE company_id = $1")
+                .bind(c)
+                .fetch_all(&mut *$tx)
+                .await?;
+            rows.into_iter().map(|(id,)| id).collect()
+        } else {
+            std::collections::HashSet::new()
+        };
         macro_rules! rows {
             ($head:literal, $pattern:pat => |$b:ident, $r:ident| $bind:block) => {{
                 let picked: Vec<&worktrail_shared::api::Record> =
@@ -1912,11 +1929,12 @@ macro_rules! insert_records {
         }
         rows!(
             "INSERT INTO app_usage (company_id, id, device_id, employee_id, seq, start_ms, end_ms, \
-             app, exe, title) ",
+             app, exe, title, task_id) ",
             RecordBody::AppSpan { .. } => |b, r| {
-                if let RecordBody::AppSpan { start_ms, end_ms, app, exe, title } = &r.body {
+                if let RecordBody::AppSpan { start_ms, end_ms, app, exe, title, task_id } = &r.body {
+                    let task = task_id.map(|t| t.0).filter(|t| tasks.contains(t));
                     b.push_bind(*start_ms).push_bind(*end_ms).push_bind(app.clone())
-                        .push_bind(exe.clone()).push_bind(title.clone());
+                        .push_bind(exe.clone()).push_bind(title.clone()).push_bind(task);
                 }
             }
         );

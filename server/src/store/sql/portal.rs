@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use uuid::Uuid;
-use worktrail_shared::{CompanyId, DeviceId, OwnerId, RecordId, UserId};
+use worktrail_shared::{CompanyId, DeviceId, OwnerId, RecordId, TaskId, UserId};
 
 use super::{PgStore, SqliteStore};
 use crate::domain::subscription::DAY_MS;
@@ -609,8 +609,11 @@ macro_rules! portal_store {
 
             async fn tasks(&self, company: CompanyId) -> Result<Vec<TaskRow>, StoreError> {
                 let mut tx = self.tenant(company).await?;
-                let rows: Vec<(String, String)> = sqlx::query_as(
-                    "SELECT p.name, t.name FROM tasks t JOIN projects p \
+                let rows: Vec<(Uuid, String, String, bool, i64)> = sqlx::query_as(
+                    "SELECT t.id, p.name, t.name, t.archived OR p.archived, \
+                     (SELECT CAST(COALESCE(SUM(a.end_ms - a.start_ms), 0) AS BIGINT) \
+                        FROM app_usage a WHERE a.company_id = t.company_id AND a.task_id = t.id) \
+                     FROM tasks t JOIN projects p \
                      ON p.company_id = t.company_id AND p.id = t.project_id \
                      WHERE t.company_id = $1 ORDER BY p.name, t.name",
                 )
@@ -618,7 +621,16 @@ macro_rules! portal_store {
                 .fetch_all(&mut *tx)
                 .await?;
                 tx.commit().await?;
-                Ok(rows.into_iter().map(|(project, name)| TaskRow { project, name }).collect())
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, project, name, archived, ms)| TaskRow {
+                        id: TaskId(id),
+                        project,
+                        name,
+                        archived,
+                        tracked_secs: ms / 1000,
+                    })
+                    .collect())
             }
 
             async fn create_task(

@@ -14,3 +14,8 @@ CREATE TABLE signin_links (
     FOREIGN KEY (company_id, user_id) REFERENCES users (company_id, id)
 );
 CREATE UNIQUE INDEX signin_links_token ON signin_links (company_id, token_hash);
+
+-- Task selection in the agent: an app span records the task the employee had chosen (NULL when
+-- none, or when the id is not a task of the span's company). Only spans with a task are indexed.
+ALTER TABLE app_usage ADD COLUMN task_id UUID;
+CREATE INDEX app_usage_task ON app_usage (company_id, task_id, start_ms) WHERE task_id IS NOT NULL;
