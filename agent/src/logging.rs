@@ -10,6 +10,10 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 /// Days of logs kept.
 const KEEP_FILES: usize = 7;
+/// Lines the background writer may hold before it drops new ones. The library's default
+/// (128,000) preallocates — and touches — 4 MB for its queue, more than the rest of the tray's
+/// logging needs by far: the agent writes a few lines a minute.
+const BUFFERED_LINES: usize = 1024;
 
 /// Starts logging; keep the guard alive until exit so the last lines are flushed.
 pub fn init(data_dir: &Path) -> anyhow::Result<WorkerGuard> {
@@ -21,7 +25,9 @@ pub fn init(data_dir: &Path) -> anyhow::Result<WorkerGuard> {
         .filename_suffix("log")
         .max_log_files(KEEP_FILES)
         .build(&dir)?;
-    let (file, guard) = tracing_appender::non_blocking(appender);
+    let (file, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(BUFFERED_LINES)
+        .finish(appender);
     let filter =
         EnvFilter::try_from_env("WORKTRAIL_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let stderr = cfg!(debug_assertions)

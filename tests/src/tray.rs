@@ -119,6 +119,11 @@ impl TrayApp {
         std::fs::read_to_string(file).unwrap_or_default().lines().map(str::to_owned).collect()
     }
 
+    /// The app's `HOME` (its `XDG_CONFIG_HOME` is `<home>/config`).
+    pub fn home(&self) -> &Path {
+        self._home.path()
+    }
+
     /// The WebDriver client.
     pub fn client(&self) -> &Client {
         &self.client

@@ -83,6 +83,17 @@ async fn enrolling_through_the_window_turns_the_status_to_tracking_and_the_serve
     select.select_by_value(&landing.to_string()).await.expect("choose the task");
     // The window shows the agent's choice once the agent has taken it.
     app.wait_for_attr("#task-row", "data-task", &landing.to_string()).await;
+    // Enrolled, the app registered itself to start at login, tray only.
+    let autostart = app.home().join(".config/autostart");
+    let entries: Vec<String> = std::fs::read_dir(&autostart)
+        .unwrap_or_else(|e| panic!("no {}: {e}", autostart.display()))
+        .flatten()
+        .filter_map(|f| std::fs::read_to_string(f.path()).ok())
+        .collect();
+    assert!(
+        entries.iter().any(|e| e.contains("worktrail-agent") && e.contains("--tray-only")),
+        "{entries:?}"
+    );
     let device = AgentConfig::load_or_create(app.data_dir.path()).expect("agent.json").device_id;
     let devices = server.store().devices(server.company).await.expect("devices");
     assert_eq!(devices.iter().map(|d| d.id).collect::<Vec<_>>(), vec![device]);

@@ -36,6 +36,7 @@ mod agent_signin;
 mod agent_sync;
 mod agent_tasks;
 mod agent_tray;
+mod agent_tray_instance;
 mod agent_x11;
 mod hostile_input;
 mod isolation;
