@@ -59,6 +59,7 @@ fn minute_batch(d: usize, round: i64, base: i64) -> Vec<u8> {
                 app: app.into(),
                 exe: Some(format!("/usr/bin/{}", app.to_lowercase().replace(' ', "-"))),
                 title: Some(crate::ingest::title(&mut rng, app)),
+                task_id: None,
             },
         });
         t = end;

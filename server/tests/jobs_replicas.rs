@@ -184,6 +184,7 @@ fn agent_batches(agent: usize, base_ms: i64) -> Vec<BatchRequest> {
                             app: format!("app{}", (agent + n as usize) % 4),
                             exe: None,
                             title: Some(format!("window {n}")),
+                            task_id: None,
                         }
                     };
                     Record { id: RecordId::new(), seq: n, body }

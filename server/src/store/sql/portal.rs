@@ -267,6 +267,7 @@ macro_rules! portal_store {
                 now_ms: i64,
                 expires_at_ms: i64,
             ) -> Result<(), StoreError> {
+                let mut tx = self.tenant(company).await?;
                 sqlx::query(
                     "INSERT INTO signin_links (company_id, id, token_hash, user_id, device_id, \
                      created_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -278,8 +279,9 @@ macro_rules! portal_store {
                 .bind(device.0)
                 .bind(now_ms)
                 .bind(expires_at_ms)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -289,6 +291,7 @@ macro_rules! portal_store {
                 token_hash: &[u8],
                 now_ms: i64,
             ) -> Result<SigninRedemption, StoreError> {
+                let mut tx = self.tenant(company).await?;
                 let used: Option<(Uuid,)> = sqlx::query_as(
                     "UPDATE signin_links SET used_at_ms = $3 \
                      WHERE company_id = $1 AND token_hash = $2 \
@@ -297,9 +300,10 @@ macro_rules! portal_store {
                 .bind(company.0)
                 .bind(token_hash)
                 .bind(now_ms)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *tx)
                 .await?;
                 if let Some((user,)) = used {
+                    tx.commit().await?;
                     return Ok(SigninRedemption::SignedIn(UserId(user)));
                 }
                 let found: Option<(Option<i64>,)> = sqlx::query_as(
@@ -307,8 +311,9 @@ macro_rules! portal_store {
                 )
                 .bind(company.0)
                 .bind(token_hash)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(match found {
                     None => SigninRedemption::Unknown,
                     Some((Some(_),)) => SigninRedemption::Used,
