@@ -81,20 +81,7 @@ async fn sync(
     body: Vec<u8>,
     policy: bool,
 ) -> Result<()> {
-    let resp = client
-        .post(format!("{base}/api/v1/agent/batches"))
-        .header("x-company-key", &device.key)
-        .bearer_auth(&device.token)
-        .header("content-type", "application/json")
-        .header("content-encoding", "zstd")
-        .body(body)
-        .send()
-        .await?;
-    let status = resp.status();
-    let text = resp.text().await?;
-    if !status.is_success() {
-        bail!("batch refused: {status} {text}");
-    }
+    crate::ingest::post_batch(client, base, &device.key, &device.token, body).await?;
     if policy {
         let resp = client
             .get(format!("{base}/api/v1/agent/policy"))

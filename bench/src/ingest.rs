@@ -124,6 +124,31 @@ pub async fn enroll(client: &reqwest::Client, base: &str, key: &str, i: usize) -
 }
 
 /// Runs the scenario on `db` and prints its figures.
+/// Posts one zstd-compressed batch as an agent does; an error unless the server acknowledges it.
+pub async fn post_batch(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    token: &str,
+    body: Vec<u8>,
+) -> Result<()> {
+    let resp = client
+        .post(format!("{base}/api/v1/agent/batches"))
+        .header("x-company-key", key)
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .header("content-encoding", "zstd")
+        .body(body)
+        .send()
+        .await?;
+    let status = resp.status();
+    let text = resp.text().await?;
+    if !status.is_success() {
+        bail!("batch refused: {status} {text}");
+    }
+    Ok(())
+}
+
 pub async fn run(db: Db, agents: usize, seconds: u64) -> Result<()> {
     let prepared = Prepared::new(db).await?;
     let now =
@@ -150,20 +175,7 @@ pub async fn run(db: Db, agents: usize, seconds: u64) -> Result<()> {
             while Instant::now() < deadline {
                 let body = batch(&mut rng, &mut seq, &mut t);
                 let sent = Instant::now();
-                let resp = client
-                    .post(format!("{base}/api/v1/agent/batches"))
-                    .header("x-company-key", &key)
-                    .bearer_auth(&token)
-                    .header("content-type", "application/json")
-                    .header("content-encoding", "zstd")
-                    .body(body)
-                    .send()
-                    .await?;
-                let status = resp.status();
-                let text = resp.text().await?;
-                if !status.is_success() {
-                    bail!("batch refused: {status} {text}");
-                }
+                post_batch(&client, &base, &key, &token, body).await?;
                 latencies.push(sent.elapsed());
             }
             Ok::<_, anyhow::Error>(latencies)

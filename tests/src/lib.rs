@@ -144,7 +144,11 @@ impl TestServer {
             .metrics
             .agent_answers()
             .into_iter()
-            .filter(|(code, _)| matches!(code.as_str(), "internal" | "unavailable" | "unknown"))
+            .filter(|(code, _)| {
+                code != "ok"
+                    && serde_json::from_value::<ErrorCode>(code.as_str().into())
+                        .is_ok_and(|c| c.http_status() >= 500)
+            })
             .map(|(_, n)| n)
             .sum();
         (errors, worktrail_server::metrics::handler_panics())

@@ -56,9 +56,12 @@ async fn a_malformed_key_is_rejected_before_any_database_query(backend: Backend)
     expect_error(resp, ErrorCode::InvalidCompanyKey).await;
     let resp = s.get_policy(&s.company_key.expose()[..20], None).await;
     expect_error(resp, ErrorCode::InvalidCompanyKey).await;
+    assert_eq!(s.server_faults().0, 0, "the refusals are 4xx");
     // Control: a well-formed key does reach the (closed) database.
     let resp = s.get_policy(s.company_key.expose(), None).await;
     expect_error(resp, ErrorCode::Internal).await;
+    // …and the soak reports' 5xx count sees it.
+    assert_eq!(s.server_faults().0, 1);
 }
 
 async fn suspension_and_subscription_states_answer_their_codes(backend: Backend) {
