@@ -34,13 +34,13 @@ mod armed {
     use std::sync::OnceLock;
     use std::sync::atomic::{AtomicU64, Ordering};
 
-    struct Armed {
-        name: String,
+    pub(super) struct Armed {
+        pub(super) name: String,
         nth: u64,
         hits: AtomicU64,
     }
 
-    fn armed() -> Option<&'static Armed> {
+    pub(super) fn armed() -> Option<&'static Armed> {
         static ARMED: OnceLock<Option<Armed>> = OnceLock::new();
         ARMED
             .get_or_init(|| {
@@ -107,7 +107,7 @@ pub fn mark(name: &'static str, detail: &dyn std::fmt::Display) {
 pub fn is_armed(name: &'static str) -> bool {
     #[cfg(feature = "fault-points")]
     {
-        std::env::var("WORKTRAIL_FAULT_POINT").is_ok_and(|s| s.split(':').next() == Some(name))
+        armed::armed().is_some_and(|a| a.name == name)
     }
     #[cfg(not(feature = "fault-points"))]
     {
