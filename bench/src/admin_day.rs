@@ -4,11 +4,13 @@
 use anyhow::Result;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use std::sync::Arc;
 use std::time::Instant;
 use uuid::Uuid;
 use worktrail_server::domain::keys::hash_secret;
-use worktrail_server::store::{Enrollment, Role};
-use worktrail_shared::{CompanyId, DeviceId, UserId};
+use worktrail_server::store::{BatchMeta, DeviceAuth, Enrollment, IngestOutcome, Role, Store};
+use worktrail_shared::api::{BatchRequest, Record, RecordBody};
+use worktrail_shared::{BatchId, CompanyId, DeviceId, RecordId, UserId};
 
 use crate::Db;
 use crate::server::Prepared;
@@ -96,120 +98,56 @@ pub async fn bulk_rollups(
     })
 }
 
-/// One app span as an agent sends it.
-struct AppRow {
-    id: Uuid,
-    person: usize,
-    seq: i64,
-    start: i64,
-    end: i64,
-    app: &'static str,
-    exe: String,
-    title: String,
-}
-
-/// One minute of the activity log as an agent sends it.
-struct MinuteRow {
-    id: Uuid,
-    person: usize,
-    seq: i64,
-    minute: i64,
-    active: i64,
-}
-
 /// A record id the way an agent makes one: UUIDv7 of the record's own time.
 fn record_id(rng: &mut StdRng, at_ms: i64) -> Uuid {
     uuid::Builder::from_unix_timestamp_millis(at_ms as u64, &rng.random()).into_uuid()
 }
 
-/// App spans per multi-row `INSERT` (10 parameters each) and activity minutes per `INSERT`
-/// (7 each): under SQLite's 32,766 and PostgreSQL's 65,535 parameter limits.
-const APP_ROWS_PER_INSERT: usize = 1_000;
-const MINUTE_ROWS_PER_INSERT: usize = 2_000;
-/// Days of every employee's rows per transaction.
-const DAYS_PER_TRANSACTION: i64 = 5;
+/// Records per batch, as the agent sends them.
+const BATCH_RECORDS: usize = worktrail_shared::limits::MAX_BATCH_RECORDS;
+/// Days of everyone's records generated at a time.
+const DAYS_PER_ROUND: i64 = 5;
+/// Batches being stored at once while seeding.
+const SEEDING_IN_FLIGHT: usize = 8;
 
-/// Inserts `rows` with multi-row `INSERT`s on the transaction `$tx` of backend `$backend`.
-macro_rules! insert_rows {
-    ($backend:ty, $tx:expr, $company:expr, $people:expr, $apps:expr, $minutes:expr) => {{
-        for chunk in $apps.chunks(APP_ROWS_PER_INSERT) {
-            let mut q = sqlx::QueryBuilder::<$backend>::new(
-                "INSERT INTO app_usage (company_id, id, device_id, employee_id, seq, start_ms, \
-                 end_ms, app, exe, title) ",
-            );
-            q.push_values(chunk, |mut b, r: &AppRow| {
-                let (employee, device) = $people[r.person];
-                b.push_bind($company.0)
-                    .push_bind(r.id)
-                    .push_bind(device.0)
-                    .push_bind(employee.0)
-                    .push_bind(r.seq)
-                    .push_bind(r.start)
-                    .push_bind(r.end)
-                    .push_bind(r.app)
-                    .push_bind(r.exe.as_str())
-                    .push_bind(r.title.as_str());
-            });
-            q.build().execute(&mut *$tx).await?;
-        }
-        for chunk in $minutes.chunks(MINUTE_ROWS_PER_INSERT) {
-            let mut q = sqlx::QueryBuilder::<$backend>::new(
-                "INSERT INTO activity_log (company_id, id, device_id, employee_id, seq, \
-                 minute_ms, active_secs) ",
-            );
-            q.push_values(chunk, |mut b, r: &MinuteRow| {
-                let (employee, device) = $people[r.person];
-                b.push_bind($company.0)
-                    .push_bind(r.id)
-                    .push_bind(device.0)
-                    .push_bind(employee.0)
-                    .push_bind(r.seq)
-                    .push_bind(r.minute)
-                    .push_bind(r.active);
-            });
-            q.build().execute(&mut *$tx).await?;
-        }
-    }};
-}
-
-/// Generates one workday (09:00–17:00 UTC) of everyone's raw rows: contiguous app spans of
-/// 1–20 minutes with varied apps, executables and titles, and one activity row per minute.
+/// Generates one workday (09:00–17:00 UTC) of everyone's records, as their agents send them:
+/// contiguous app spans of 1–20 minutes (24 apps and their executables; windows as in the
+/// ingest scenario, a fifth of them new) and one activity record per minute.
 fn workday(
     rng: &mut StdRng,
     day: i64,
-    people: usize,
     seqs: &mut [i64],
-    apps: &mut Vec<AppRow>,
-    minutes: &mut Vec<MinuteRow>,
+    windows: &mut [crate::ingest::Windows],
+    records: &mut [Vec<Record>],
 ) {
     let (from, to) = (day + 9 * 60 * MIN, day + 17 * 60 * MIN);
-    for (person, seq) in seqs.iter_mut().enumerate().take(people) {
+    for (person, seq) in seqs.iter_mut().enumerate() {
         let mut t = from;
         while t < to {
             let end = (t + rng.random_range(1..=20) * MIN).min(to);
-            let app = crate::ingest::APPS[rng.random_range(0..crate::ingest::APPS.len())];
+            let (app, title) = windows[person].next(rng);
             *seq += 1;
-            apps.push(AppRow {
-                id: record_id(rng, end),
-                person,
+            records[person].push(Record {
+                id: RecordId(record_id(rng, end)),
                 seq: *seq,
-                start: t,
-                end,
-                app,
-                exe: format!("/usr/bin/{}", app.to_lowercase().replace(' ', "-")),
-                title: crate::ingest::title(rng, app),
+                body: RecordBody::AppSpan {
+                    start_ms: t,
+                    end_ms: end,
+                    app: app.into(),
+                    exe: Some(format!("/usr/bin/{}", app.to_lowercase().replace(' ', "-"))),
+                    title: Some(title),
+                    task_id: None,
+                },
             });
             t = end;
         }
         let mut m = from;
         while m < to {
             *seq += 1;
-            minutes.push(MinuteRow {
-                id: record_id(rng, m + MIN),
-                person,
+            records[person].push(Record {
+                id: RecordId(record_id(rng, m + MIN)),
                 seq: *seq,
-                minute: m,
-                active: rng.random_range(0..=60),
+                body: RecordBody::Activity { minute_ms: m, active_secs: rng.random_range(0..=60) },
             });
             m += MIN;
         }
@@ -222,10 +160,10 @@ fn weekend(day_ms: i64) -> bool {
 }
 
 /// Seeds `days` of raw activity (before today) for every employee/device in `people`, oldest
-/// day first as agents would have sent it, with multi-row `INSERT`s in transactions of
-/// `DAYS_PER_TRANSACTION` days. Returns (app spans, activity minutes).
+/// day first, through the store's ingest path as the server stores agents' batches (500
+/// records each, several at once), without HTTP. Returns (app spans, activity minutes).
 async fn bulk_raw(
-    prepared: &Prepared,
+    store: &Arc<dyn Store>,
     company: CompanyId,
     people: &[(UserId, DeviceId)],
     days: i64,
@@ -234,36 +172,60 @@ async fn bulk_raw(
 ) -> Result<(u64, u64)> {
     let today = now - now.rem_euclid(DAY);
     let mut seqs = vec![0i64; people.len()];
+    let mut windows: Vec<_> = people.iter().map(|_| crate::ingest::Windows::new(0.2)).collect();
     let (mut app_rows, mut minute_rows) = (0u64, 0u64);
+    let mut in_flight = tokio::task::JoinSet::new();
     let mut back = days;
     while back >= 1 {
-        let (mut apps, mut minutes) = (Vec::new(), Vec::new());
-        let last = (back - DAYS_PER_TRANSACTION + 1).max(1);
+        let mut records: Vec<Vec<Record>> = people.iter().map(|_| Vec::new()).collect();
+        let last = (back - DAYS_PER_ROUND + 1).max(1);
         for b in (last..=back).rev() {
             let day = today - b * DAY;
             if !weekend(day) {
-                workday(rng, day, people.len(), &mut seqs, &mut apps, &mut minutes);
+                workday(rng, day, &mut seqs, &mut windows, &mut records);
             }
         }
         back = last - 1;
-        app_rows += apps.len() as u64;
-        minute_rows += minutes.len() as u64;
-        match prepared.db {
-            Db::Postgres => {
-                let mut conn =
-                    <sqlx::PgConnection as sqlx::Connection>::connect(&prepared.url).await?;
-                let mut tx = sqlx::Connection::begin(&mut conn).await?;
-                insert_rows!(sqlx::Postgres, tx, company, people, apps, minutes);
-                tx.commit().await?;
-            }
-            _ => {
-                let mut conn =
-                    <sqlx::SqliteConnection as sqlx::Connection>::connect(&prepared.url).await?;
-                let mut tx = sqlx::Connection::begin(&mut conn).await?;
-                insert_rows!(sqlx::Sqlite, tx, company, people, apps, minutes);
-                tx.commit().await?;
+        for (person, records) in records.into_iter().enumerate() {
+            let (employee_id, id) = people[person];
+            let device = DeviceAuth { id, employee_id, revoked_at_ms: None };
+            for chunk in records.chunks(BATCH_RECORDS) {
+                for r in chunk {
+                    match r.body {
+                        RecordBody::AppSpan { .. } => app_rows += 1,
+                        _ => minute_rows += 1,
+                    }
+                }
+                let batch = BatchRequest {
+                    batch_id: BatchId::new(),
+                    sent_at_ms: now,
+                    dropped: Default::default(),
+                    records: chunk.to_vec(),
+                };
+                let meta = BatchMeta {
+                    body_hash: batch.batch_id.0.as_bytes().to_vec(),
+                    body_bytes: 0,
+                    now_ms: now,
+                };
+                while in_flight.len() >= SEEDING_IN_FLIGHT {
+                    in_flight.join_next().await.expect("a task")??;
+                }
+                let (store, device) = (store.clone(), device.clone());
+                in_flight.spawn(async move {
+                    match store.ingest_batch(company, &device, &batch, &meta).await? {
+                        IngestOutcome::Acknowledged(ack)
+                            if ack.accepted as usize == batch.records.len() =>
+                        {
+                            Ok(())
+                        }
+                        other => anyhow::bail!("a seeding batch was not stored whole: {other:?}"),
+                    }
+                });
             }
         }
+    }
+    while let Some(done) = in_flight.join_next().await {
+        done??;
     }
     Ok((app_rows, minute_rows))
 }
@@ -308,11 +270,11 @@ pub async fn run(db: Db, employees: usize, days: i64) -> Result<()> {
             .await?;
         people.push((employee, device));
     }
-    store.close().await;
     let seeding = Instant::now();
     let mut rng = StdRng::seed_from_u64(3);
-    let (apps, minutes) = bulk_raw(&prepared, company, &people, days, now, &mut rng).await?;
+    let (apps, minutes) = bulk_raw(&store, company, &people, days, now, &mut rng).await?;
     let seeded = seeding.elapsed();
+    store.close().await;
     let db_bytes = prepared.bytes().await?;
     let server = prepared.spawn()?;
     let client = signed_in(&server.base, "admin@bench.example", "bench admin password").await?;
@@ -325,13 +287,13 @@ pub async fn run(db: Db, employees: usize, days: i64) -> Result<()> {
         }
     );
     println!(
-        "raw rows: {apps} app spans (1–20 min each, 24 apps, generated titles) + {minutes} \
-         activity minutes = {}",
+        "raw rows: {apps} app spans (1–20 min each, 24 apps, generated titles, a fifth of the \
+         windows new) + {minutes} activity minutes = {}",
         apps + minutes
     );
     println!(
-        "seeding: {:.1} s ({:.0} rows/s; multi-row INSERTs straight into the database, \
-         {DAYS_PER_TRANSACTION} days per transaction, not through the ingest API)",
+        "seeding: {:.1} s ({:.0} rows/s; through the store's ingest path in 500-record \
+         batches, {SEEDING_IN_FLIGHT} at a time, without HTTP)",
         seeded.as_secs_f64(),
         (apps + minutes) as f64 / seeded.as_secs_f64()
     );

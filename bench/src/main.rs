@@ -59,6 +59,10 @@ enum Command {
         /// Seconds of sending (default 10 quick, 60 full).
         #[arg(long)]
         seconds: Option<u64>,
+        /// Probability that a span is in a window (app + title) the agent has not sent before;
+        /// otherwise it goes back to one of its last 40 windows. 1.0: every title new.
+        #[arg(long, default_value_t = 0.2)]
+        new_windows: f64,
     },
     /// The owner's dashboard and report over many companies × days of rollups.
     OwnerDashboard {
@@ -130,11 +134,11 @@ fn main() -> Result<()> {
             Command::Serve { data_dir, database_url } => {
                 server::serve(data_dir, database_url).await
             }
-            Command::Ingest { quick, db, agents, seconds } => {
+            Command::Ingest { quick, db, agents, seconds, new_windows } => {
                 let agents = agents.unwrap_or(if quick { 8 } else { 32 });
                 let seconds = seconds.unwrap_or(if quick { 10 } else { 60 });
                 for db in db.each() {
-                    ingest::run(db, agents, seconds).await?;
+                    ingest::run(db, agents, seconds, new_windows).await?;
                 }
                 Ok(())
             }

@@ -77,6 +77,12 @@ impl Prepared {
         }
     }
 
+    /// The size of SQLite's WAL file (0 when there is none, or on PostgreSQL).
+    pub fn wal_bytes(&self) -> u64 {
+        let wal = self.dir.path().join("worktrail.db-wal");
+        std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0)
+    }
+
     /// Starts the server on this database.
     pub fn spawn(&self) -> Result<Server> {
         let mut child = Command::new(std::env::current_exe()?)

@@ -51,6 +51,9 @@ pub enum StoreError {
     /// The database failed.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+    /// The SQLite writer thread could not store a batch.
+    #[error("database write: {0}")]
+    Write(String),
     /// A migration failed.
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),

@@ -206,6 +206,58 @@ async fn migrations_can_run_again_on_an_existing_database(backend: Backend) {
     again.close().await;
 }
 
+async fn a_failing_batch_does_not_fail_the_batches_written_with_it(backend: Backend) {
+    // SQLite writes concurrent batches in one transaction (group commit), each in its own
+    // savepoint; a batch that fails inside it must fail alone.
+    let Some(s) = TestServer::start(backend).await else { return };
+    let s = Arc::new(s);
+    let device = enrol_direct(&s, s.company, "ada@test.example").await;
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let (s, device) = (s.clone(), device.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut records = spans(50);
+            for r in &mut records {
+                r.seq += i * 1000;
+                if let RecordBody::AppSpan { start_ms, end_ms, .. } = &mut r.body {
+                    *start_ms += i * 1_000_000;
+                    *end_ms += i * 1_000_000;
+                }
+            }
+            let batch = BatchRequest {
+                batch_id: BatchId::new(),
+                sent_at_ms: 0,
+                dropped: Default::default(),
+                records,
+            };
+            let m = meta(&s, &batch);
+            // Every 10th batch names a company that does not exist: its first write breaks a
+            // foreign key.
+            let company = if i % 10 == 5 { CompanyId::new() } else { s.company };
+            (i, s.store().ingest_batch(company, &device, &batch, &m).await)
+        }));
+    }
+    let mut failed = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            (i, Ok(IngestOutcome::Acknowledged(ack))) => {
+                assert_ne!(i % 10, 5, "the batch of a missing company was stored");
+                assert_eq!(ack.accepted, 50);
+            }
+            (i, Ok(IngestOutcome::Conflict)) => panic!("batch {i}: a conflict"),
+            (i, Err(_)) => failed.push(i),
+        }
+    }
+    assert_eq!(failed.len(), 4, "exactly the four bad batches fail: {failed:?}");
+    assert!(failed.iter().all(|i| i % 10 == 5));
+    let counts = s.store().record_counts(s.company).await.unwrap();
+    assert_eq!((counts.app_spans, counts.batches), (36 * 50, 36));
+    let spans = s.store().app_spans(s.company, i64::MIN, i64::MAX).await.unwrap();
+    assert_eq!(spans.len(), 36 * 50);
+    assert!(spans.iter().all(|r| r.device_id == device.id && r.employee_id == device.employee_id));
+    assert!(spans.iter().all(|r| r.title.as_deref().is_some_and(|t| t.starts_with("title "))));
+}
+
 both_backends!(
     unique_names_and_codes_are_enforced,
     company_settings_round_trip,
@@ -213,6 +265,7 @@ both_backends!(
     concurrent_copies_of_one_batch_store_it_once,
     overlapping_batches_in_parallel_store_each_record_once,
     migrations_can_run_again_on_an_existing_database,
+    a_failing_batch_does_not_fail_the_batches_written_with_it,
 );
 
 #[tokio::test]
@@ -229,4 +282,126 @@ async fn sqlite_is_opened_in_wal_mode_with_full_sync_and_foreign_keys() {
     assert_eq!(mode, "wal");
     // A file whose WAL cannot be enabled (read-only directory) is refused at start-up rather
     // than silently running in another mode is covered by SqliteStore::connect's check.
+}
+
+/// A count, read with a plain connection.
+async fn count(url: &str, sql: &str) -> i64 {
+    use sqlx::Connection;
+    let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(&mut conn).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_retention_takes_the_titles_of_deleted_spans_with_them() {
+    // App spans keep their titles in a per-company table (migration 0008); once retention has
+    // deleted every span that used a title, the title is gone from the file as well.
+    let s = TestServer::start(Backend::Sqlite).await.unwrap();
+    let (b, _) = s.add_company("Other Co").await;
+    let device = enrol_direct(&s, s.company, "ada@test.example").await;
+    let device_b = enrol_direct(&s, b, "bob@test.example").await;
+    let batch = BatchRequest {
+        batch_id: BatchId::new(),
+        sent_at_ms: 0,
+        dropped: Default::default(),
+        records: spans(30),
+    };
+    s.store().ingest_batch(s.company, &device, &batch, &meta(&s, &batch)).await.unwrap();
+    // Company B has the same titles (and even the same record ids): its own rows.
+    s.store().ingest_batch(b, &device_b, &batch, &meta(&s, &batch)).await.unwrap();
+    let company_a = format!("company_id = x'{}'", s.company.0.simple());
+    let titles = format!(
+        "SELECT COUNT(*) FROM span_titles t JOIN span_devices d ON d.n = t.dev WHERE d.{company_a}"
+    );
+    assert_eq!(count(&s.db.url, &titles).await, 30);
+    // Spans that ended by 10.5 s go (11 of them); the other titles stay.
+    let deleted = s.store().delete_raw_before(s.company, 10_500, 1000).await.unwrap();
+    assert!(deleted >= 11, "deleted {deleted}");
+    assert_eq!(count(&s.db.url, &titles).await, 19);
+    let left = s.store().app_spans(s.company, i64::MIN, i64::MAX).await.unwrap();
+    assert_eq!(left.len(), 19);
+    assert!(left.iter().all(|r| r.title.as_deref() != Some("title 3")));
+    // Everything goes: no title, app or device key of this company is left; B keeps its own.
+    s.store().delete_raw_before(s.company, i64::MAX, 1000).await.unwrap();
+    assert_eq!(count(&s.db.url, &titles).await, 0);
+    for table in ["span_apps", "span_devices"] {
+        let sql = format!("SELECT COUNT(*) FROM {table} WHERE {company_a}");
+        assert_eq!(count(&s.db.url, &sql).await, 0, "{table}");
+    }
+    assert_eq!(count(&s.db.url, "SELECT COUNT(*) FROM span_titles").await, 30);
+    let b_spans = s.store().app_spans(b, i64::MIN, i64::MAX).await.unwrap();
+    assert_eq!(b_spans.len(), 30);
+    assert!(b_spans.iter().all(|r| r.title.is_some()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_upgrade_moves_existing_app_spans_into_the_compact_layout() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("w.db").display());
+    // A database as the release before 0008 left it, with app spans in the old table.
+    let folder =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../server/migrations/sqlite");
+    let migrator = sqlx::migrate::Migrator::new(folder).await.unwrap();
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    migrator.run_to(7, &mut conn).await.unwrap();
+    let company = CompanyId::new();
+    let (device, employee, task) = (DeviceId::new(), uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let (a, b) = (RecordId::new(), RecordId::new());
+    sqlx::query(
+        "INSERT INTO plans VALUES (x'01', 'p', 'P', 10, 30, 1, 0, 0, 0); \
+         INSERT INTO companies (id, name, plan_id, time_zone, policy_json, created_at_ms) \
+         VALUES ($1, 'Old Co', x'01', 'UTC', '{}', 0)",
+    )
+    .bind(company.0)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    for (id, seq, start, exe, title, task) in [
+        (a, 7, 1_000, Some("/usr/bin/code"), Some("main.rs — Code"), None),
+        (b, 8, 5_000, None, None, Some(task)),
+    ] {
+        sqlx::query(
+            "INSERT INTO app_usage (company_id, id, device_id, employee_id, seq, start_ms, \
+             end_ms, app, exe, title, task_id) VALUES ($1, $2, $3, $4, $5, $6, $7, 'Code', $8, \
+             $9, $10)",
+        )
+        .bind(company.0)
+        .bind(id.0)
+        .bind(device.0)
+        .bind(employee)
+        .bind(seq)
+        .bind(start)
+        .bind(start + 2_500)
+        .bind(exe)
+        .bind(title)
+        .bind(task)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    conn.close().await.unwrap();
+    // Opening the store migrates; every column reads back as it was.
+    let store = worktrail_server::store::open(&url).await.unwrap();
+    let spans = store.app_spans(company, i64::MIN, i64::MAX).await.unwrap();
+    store.close().await;
+    let got: Vec<_> = spans
+        .iter()
+        .map(|r| {
+            let t = (r.id, r.device_id, r.employee_id.0, r.seq, r.start_ms, r.end_ms);
+            (t, r.app.as_str(), r.exe.as_deref(), r.title.as_deref(), r.task_id.map(|t| t.0))
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                (a, device, employee, 7, 1_000, 3_500),
+                "Code",
+                Some("/usr/bin/code"),
+                Some("main.rs — Code"),
+                None
+            ),
+            ((b, device, employee, 8, 5_000, 7_500), "Code", None, None, Some(task)),
+        ]
+    );
 }

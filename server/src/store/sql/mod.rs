@@ -27,9 +27,8 @@ use crate::domain::subscription::{DAY_MS, Subscription, SubscriptionStatus};
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// SQLite runs one writer at a time; writers that queue here wait in order instead of
-    /// polling the busy handler (whose sleeps made the slowest batches wait hundreds of ms).
-    ingest_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Agent batches are written by one thread with its own connection, in group commits.
+    writer: std::sync::Arc<writer::Writer>,
 }
 
 /// The scale backend.
@@ -49,8 +48,10 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        let path = options.get_filename().to_owned();
         let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
-        let store = Self { pool, ingest_lock: Default::default() };
+        let writer = std::sync::Arc::new(writer::Writer::start(&path)?);
+        let store = Self { pool, writer };
         store.check_settings().await?;
         Ok(store)
     }
@@ -77,8 +78,19 @@ impl SqliteStore {
 }
 
 impl SqliteStore {
-    async fn ingest_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
-        Some(self.ingest_lock.clone().lock_owned().await)
+    /// Batches go to the writer thread.
+    fn writer(&self) -> Option<&writer::Writer> {
+        Some(&self.writer)
+    }
+
+    /// Drops the titles, apps and device keys of the compact span layout that no span uses
+    /// any more, after spans were deleted.
+    async fn sweep_span_strings(&self, company: CompanyId) -> Result<(), StoreError> {
+        self.writer.sweep(company).await.map(|_| ())
+    }
+
+    fn stop_writer(&self) {
+        self.writer.stop();
     }
 
     /// A transaction for `company`'s rows. SQLite has no row-level security: the store's
@@ -113,6 +125,10 @@ impl SqliteStore {
                                   user_id, created_at_ms, expires_at_ms, last_seen_at_ms) \
                                   VALUES ($1, $2, $3, $4, $5, $6, $5)";
     const SESSION_DELETE: &str = "DELETE FROM sessions WHERE token_hash = $1";
+    /// A chunk of a company's app spans that ended before a time (compact layout, see 0008).
+    const DELETE_OLD_APP_SPANS: &str = "DELETE FROM app_spans WHERE (dev, start_ms, id) IN \
+         (SELECT s.dev, s.start_ms, s.id FROM span_devices d JOIN app_spans s ON s.dev = d.n \
+          WHERE d.company_id = $1 AND s.start_ms < $2 AND s.start_ms + s.dur_ms <= $2 LIMIT $3)";
     /// Every company with its plan, subscription and seats used.
     const OWNER_COMPANIES: &str = "SELECT c.id, c.name, s.plan_id, p.code, p.max_seats, \
          (SELECT COUNT(*) FROM users u WHERE u.company_id = c.id \
@@ -124,10 +140,17 @@ impl SqliteStore {
 }
 
 impl PgStore {
-    /// PostgreSQL runs concurrent writers itself: no queue.
-    async fn ingest_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+    /// PostgreSQL runs concurrent writers itself: batches are written by the request's task.
+    fn writer(&self) -> Option<&writer::Writer> {
         None
     }
+
+    /// App spans keep their strings in their own rows here: nothing to sweep.
+    async fn sweep_span_strings(&self, _company: CompanyId) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn stop_writer(&self) {}
 
     /// A transaction that row-level security confines to `company`'s rows (migration 0007).
     /// The setting is transaction-local: the connection goes back to the pool without it.
@@ -161,6 +184,10 @@ impl PgStore {
                                 FROM worktrail_session_find($1)";
     const SESSION_CREATE: &str = "SELECT worktrail_session_create($1, $2, $3, $4, $5, $6)";
     const SESSION_DELETE: &str = "SELECT worktrail_session_delete($1)";
+    /// A chunk of a company's app spans that ended before a time.
+    const DELETE_OLD_APP_SPANS: &str = "DELETE FROM app_usage WHERE company_id = $1 AND id IN \
+         (SELECT id FROM app_usage WHERE company_id = $1 AND start_ms < $2 AND end_ms <= $2 \
+          LIMIT $3)";
     /// Seats come from a function: the platform scope cannot read `users`.
     const OWNER_COMPANIES: &str = "SELECT c.id, c.name, s.plan_id, p.code, p.max_seats, \
          COALESCE(u.seats, 0), \
@@ -385,6 +412,7 @@ macro_rules! sql_store {
             }
 
             async fn close(&self) {
+                self.stop_writer();
                 self.pool.close().await;
             }
 
@@ -1012,7 +1040,9 @@ macro_rules! sql_store {
                 batch: &BatchRequest,
                 meta: &BatchMeta,
             ) -> Result<IngestOutcome, StoreError> {
-                let _turn = self.ingest_turn().await;
+                if let Some(writer) = self.writer() {
+                    return writer.ingest(company, device, batch, meta).await;
+                }
                 let mut tx = self.tenant(company).await?;
                 // Claim the batch id first. Under concurrency the loser waits for the winner's
                 // commit, then finds its row and answers from it.
@@ -1625,9 +1655,9 @@ macro_rules! sql_store {
                 let mut tx = self.tenant(company).await?;
                 let c = company.0;
                 let mut deleted = 0;
+                let mut app_spans = 0;
                 for sql in [
-                    "DELETE FROM app_usage WHERE company_id = $1 AND id IN (SELECT id FROM \
-                     app_usage WHERE company_id = $1 AND start_ms < $2 AND end_ms <= $2 LIMIT $3)",
+                    Self::DELETE_OLD_APP_SPANS,
                     "DELETE FROM website_usage WHERE company_id = $1 AND id IN (SELECT id FROM \
                      website_usage WHERE company_id = $1 AND start_ms < $2 AND end_ms <= $2 LIMIT $3)",
                     "DELETE FROM idle_spans WHERE company_id = $1 AND id IN (SELECT id FROM \
@@ -1646,9 +1676,16 @@ macro_rules! sql_store {
                         .bind(chunk)
                         .execute(&mut *tx)
                         .await?;
+                    if sql == Self::DELETE_OLD_APP_SPANS {
+                        app_spans = done.rows_affected();
+                    }
                     deleted += done.rows_affected();
                 }
                 tx.commit().await?;
+                // Once the last chunk of spans is gone, so are the strings only they used.
+                if app_spans > 0 && app_spans < chunk.max(0) as u64 {
+                    self.sweep_span_strings(company).await?;
+                }
                 Ok(deleted)
             }
 
@@ -1995,3 +2032,4 @@ sql_store!(PgStore, Backend::Postgres, sqlx::Postgres);
 
 mod owner;
 mod portal;
+mod writer;

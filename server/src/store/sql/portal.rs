@@ -558,6 +558,8 @@ macro_rules! portal_store {
                     mark_dirty!(&mut *tx, company, day)?;
                 }
                 tx.commit().await?;
+                // Titles of the removed spans go too.
+                self.sweep_span_strings(company).await?;
                 Ok(Some(key))
             }
 
