@@ -107,6 +107,21 @@ impl SqliteStore {
         Ok(self.pool.begin().await?)
     }
 
+    /// A connection for one read statement of `company`'s rows: SQLite needs no transaction
+    /// for it (the hot path of every agent request reads this way: no BEGIN and COMMIT round
+    /// trips to the connection's thread).
+    async fn reader(
+        &self,
+        _company: CompanyId,
+    ) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>, StoreError> {
+        Ok(self.pool.acquire().await?)
+    }
+
+    async fn end_read(conn: sqlx::pool::PoolConnection<sqlx::Sqlite>) -> Result<(), StoreError> {
+        drop(conn);
+        Ok(())
+    }
+
     async fn enter(
         _conn: &mut sqlx::SqliteConnection,
         _company: CompanyId,
@@ -165,6 +180,19 @@ impl PgStore {
 
     /// A transaction in the platform scope: it may read subscriptions and rollups of every
     /// company (for the owner's pages and the jobs' schedules) and nothing else of a tenant's.
+    /// A read of `company`'s rows: a tenant transaction (row-level security needs its setting).
+    async fn reader(
+        &self,
+        company: CompanyId,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
+        self.tenant(company).await
+    }
+
+    async fn end_read(tx: sqlx::Transaction<'static, sqlx::Postgres>) -> Result<(), StoreError> {
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn platform(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT set_config('app.scope', 'platform', true)").execute(&mut *tx).await?;
@@ -755,7 +783,7 @@ macro_rules! sql_store {
                     .fetch_optional(&self.pool)
                     .await?;
                 let Some(company) = company.map(CompanyId) else { return Ok(None) };
-                let mut tx = self.tenant(company).await?;
+                let mut conn = self.reader(company).await?;
                 type Row = (
                     Uuid,
                     Uuid,
@@ -781,9 +809,9 @@ macro_rules! sql_store {
                 )
                 .bind(key_hash)
                 .bind(company.0)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut *conn)
                 .await?;
-                tx.commit().await?;
+                Self::end_read(conn).await?;
                 row.map(|r| {
                     Ok(KeyGate {
                         key_id: CompanyKeyId(r.0),
@@ -809,16 +837,16 @@ macro_rules! sql_store {
                 company: CompanyId,
                 token_hash: &[u8],
             ) -> Result<Option<DeviceAuth>, StoreError> {
-                let mut tx = self.tenant(company).await?;
+                let mut conn = self.reader(company).await?;
                 let row: Option<(Uuid, Uuid, Option<i64>)> = sqlx::query_as(
                     "SELECT id, employee_id, revoked_at_ms FROM devices \
                      WHERE company_id = $1 AND token_hash = $2",
                 )
                 .bind(company.0)
                 .bind(token_hash)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut *conn)
                 .await?;
-                tx.commit().await?;
+                Self::end_read(conn).await?;
                 Ok(row.map(|(id, employee, revoked)| DeviceAuth {
                     id: DeviceId(id),
                     employee_id: UserId(employee),
