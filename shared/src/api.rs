@@ -120,8 +120,10 @@ pub struct DroppedCounts {
     pub records: u64,
 }
 
-/// One captured record.
+/// One captured record. On the wire its body's fields sit beside `id` and `seq`, tagged by
+/// `kind`; it is read in one pass over the object (see [`RecordWire`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RecordWire")]
 pub struct Record {
     /// Generated on the device when the record was created.
     pub id: RecordId,
@@ -130,6 +132,98 @@ pub struct Record {
     /// What was captured.
     #[serde(flatten)]
     pub body: RecordBody,
+}
+
+/// A record as it arrives: every field any kind has, read in one pass. (A derived reader for
+/// a flattened, internally tagged enum buffers the whole object twice before it reads it; this
+/// is most of the server's decoding work per record.) Fields of other kinds are ignored, as
+/// unknown fields are.
+#[derive(Deserialize)]
+struct RecordWire {
+    id: RecordId,
+    seq: i64,
+    kind: RecordKind,
+    start_ms: Option<i64>,
+    end_ms: Option<i64>,
+    app: Option<String>,
+    exe: Option<String>,
+    title: Option<String>,
+    task_id: Option<TaskId>,
+    domain: Option<String>,
+    url: Option<String>,
+    browser: Option<String>,
+    source: Option<SiteSource>,
+    end_reason: Option<SessionEnd>,
+    minute_ms: Option<i64>,
+    active_secs: Option<u8>,
+    taken_at_ms: Option<i64>,
+    monitor: Option<u8>,
+    width: Option<u32>,
+    height: Option<u32>,
+    bytes: Option<u64>,
+    blurred: Option<bool>,
+}
+
+#[derive(Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum RecordKind {
+    AppSpan,
+    WebsiteSpan,
+    IdleSpan,
+    WorkSession,
+    Activity,
+    Screenshot,
+}
+
+impl TryFrom<RecordWire> for Record {
+    type Error = String;
+
+    fn try_from(w: RecordWire) -> Result<Self, String> {
+        fn need<T>(v: Option<T>, name: &str) -> Result<T, String> {
+            v.ok_or_else(|| format!("missing field `{name}`"))
+        }
+        let body = match w.kind {
+            RecordKind::AppSpan => RecordBody::AppSpan {
+                start_ms: need(w.start_ms, "start_ms")?,
+                end_ms: need(w.end_ms, "end_ms")?,
+                app: need(w.app, "app")?,
+                exe: w.exe,
+                title: w.title,
+                task_id: w.task_id,
+            },
+            RecordKind::WebsiteSpan => RecordBody::WebsiteSpan {
+                start_ms: need(w.start_ms, "start_ms")?,
+                end_ms: need(w.end_ms, "end_ms")?,
+                domain: need(w.domain, "domain")?,
+                url: w.url,
+                title: w.title,
+                browser: w.browser,
+                source: need(w.source, "source")?,
+            },
+            RecordKind::IdleSpan => RecordBody::IdleSpan {
+                start_ms: need(w.start_ms, "start_ms")?,
+                end_ms: need(w.end_ms, "end_ms")?,
+            },
+            RecordKind::WorkSession => RecordBody::WorkSession {
+                start_ms: need(w.start_ms, "start_ms")?,
+                end_ms: need(w.end_ms, "end_ms")?,
+                end_reason: need(w.end_reason, "end_reason")?,
+            },
+            RecordKind::Activity => RecordBody::Activity {
+                minute_ms: need(w.minute_ms, "minute_ms")?,
+                active_secs: need(w.active_secs, "active_secs")?,
+            },
+            RecordKind::Screenshot => RecordBody::Screenshot {
+                taken_at_ms: need(w.taken_at_ms, "taken_at_ms")?,
+                monitor: need(w.monitor, "monitor")?,
+                width: need(w.width, "width")?,
+                height: need(w.height, "height")?,
+                bytes: need(w.bytes, "bytes")?,
+                blurred: need(w.blurred, "blurred")?,
+            },
+        };
+        Ok(Record { id: w.id, seq: w.seq, body })
+    }
 }
 
 /// How sure the agent is of a website record's site.
@@ -422,6 +516,57 @@ mod tests {
         assert_eq!(json["title"], "build");
         let back: Record = serde_json::from_value(json).unwrap();
         assert_eq!(back.seq, 3);
+    }
+
+    #[test]
+    fn every_kind_reads_back_as_written_and_a_missing_field_is_named() {
+        let bodies = [
+            app(1, 0, 5).body,
+            RecordBody::WebsiteSpan {
+                start_ms: 1,
+                end_ms: 2,
+                domain: "example.com".into(),
+                url: Some("https://example.com/a".into()),
+                title: None,
+                browser: Some("Firefox".into()),
+                source: SiteSource::Extension,
+            },
+            RecordBody::IdleSpan { start_ms: 3, end_ms: 4 },
+            RecordBody::WorkSession { start_ms: 5, end_ms: 6, end_reason: SessionEnd::Lock },
+            RecordBody::Activity { minute_ms: 60_000, active_secs: 42 },
+            RecordBody::Screenshot {
+                taken_at_ms: 7,
+                monitor: 1,
+                width: 800,
+                height: 600,
+                bytes: 12_345,
+                blurred: true,
+            },
+        ];
+        for (seq, body) in bodies.into_iter().enumerate() {
+            let r = Record { id: RecordId::new(), seq: seq as i64, body };
+            let back: Record = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+            assert_eq!(back, r);
+        }
+        let id = RecordId::new();
+        let read = |json: String| serde_json::from_str::<Record>(&json);
+        let e =
+            read(format!(r#"{{"id":"{id}","seq":1,"kind":"app_span","start_ms":1}}"#)).unwrap_err();
+        assert!(e.to_string().contains("missing field `end_ms`"), "{e}");
+        let e =
+            read(format!(r#"{{"id":"{id}","seq":1,"kind":"lunch","start_ms":1}}"#)).unwrap_err();
+        assert!(e.to_string().contains("unknown variant `lunch`"), "{e}");
+        let e = read(format!(
+            r#"{{"id":"{id}","seq":1,"kind":"activity","minute_ms":0,"active_secs":300}}"#
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("active_secs") || e.to_string().contains("u8"), "{e}");
+        // Fields the kind does not have, and fields nobody knows, are ignored.
+        let r = read(format!(
+            r#"{{"id":"{id}","seq":1,"kind":"idle_span","start_ms":1,"end_ms":2,"app":"x","later":[1]}}"#
+        ))
+        .unwrap();
+        assert_eq!(r.body, RecordBody::IdleSpan { start_ms: 1, end_ms: 2 });
     }
 
     #[test]
