@@ -381,6 +381,7 @@ fn insert_records(
     let wants_tasks =
         records.iter().any(|r| matches!(r.body, RecordBody::AppSpan { task_id: Some(_), .. }));
     let tasks = if wants_tasks { company_tasks(conn, cb)? } else { HashSet::new() };
+    let mut stmts = Statements { conn, held: Default::default() };
     let mut inserted = 0usize;
     for r in records {
         let id = r.id.0.as_bytes().as_slice();
@@ -393,11 +394,11 @@ fn insert_records(
                     None => None,
                 };
                 let task = task_id.map(|t| t.0).filter(|t| tasks.contains(t));
-                conn.prepare_cached(
+                stmts.get(0,
                     "INSERT INTO app_spans (dev, start_ms, id, seq, dur_ms, app, title, task_id) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
                 )
-                .and_then(|mut s| {
+                .and_then(|s| {
                     s.execute(params![
                         dev,
                         start_ms,
@@ -411,44 +412,48 @@ fn insert_records(
                 })
             }
             RecordBody::WebsiteSpan { start_ms, end_ms, domain, url, title, browser, source } => {
-                conn.prepare_cached(
-                    "INSERT INTO website_usage (company_id, id, device_id, employee_id, seq, \
+                stmts
+                    .get(
+                        1,
+                        "INSERT INTO website_usage (company_id, id, device_id, employee_id, seq, \
                      start_ms, end_ms, domain, url, title, browser, source) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
                      ON CONFLICT DO NOTHING",
-                )
-                .and_then(|mut s| {
-                    s.execute(params![
-                        cb,
-                        id,
-                        d.as_slice(),
-                        e.as_slice(),
-                        r.seq,
-                        start_ms,
-                        end_ms,
-                        domain,
-                        url,
-                        title,
-                        browser,
-                        site_source_str(*source),
-                    ])
-                })
+                    )
+                    .and_then(|s| {
+                        s.execute(params![
+                            cb,
+                            id,
+                            d.as_slice(),
+                            e.as_slice(),
+                            r.seq,
+                            start_ms,
+                            end_ms,
+                            domain,
+                            url,
+                            title,
+                            browser,
+                            site_source_str(*source),
+                        ])
+                    })
             }
-            RecordBody::IdleSpan { start_ms, end_ms } => conn
-                .prepare_cached(
+            RecordBody::IdleSpan { start_ms, end_ms } => stmts
+                .get(
+                    2,
                     "INSERT INTO idle_spans (company_id, id, device_id, employee_id, seq, \
                      start_ms, end_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
                 )
-                .and_then(|mut s| {
+                .and_then(|s| {
                     s.execute(params![cb, id, d.as_slice(), e.as_slice(), r.seq, start_ms, end_ms])
                 }),
-            RecordBody::WorkSession { start_ms, end_ms, end_reason } => conn
-                .prepare_cached(
+            RecordBody::WorkSession { start_ms, end_ms, end_reason } => stmts
+                .get(
+                    3,
                     "INSERT INTO work_sessions (company_id, id, device_id, employee_id, seq, \
                      start_ms, end_ms, end_reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
                      ON CONFLICT DO NOTHING",
                 )
-                .and_then(|mut s| {
+                .and_then(|s| {
                     s.execute(params![
                         cb,
                         id,
@@ -460,13 +465,14 @@ fn insert_records(
                         session_end_str(*end_reason),
                     ])
                 }),
-            RecordBody::Activity { minute_ms, active_secs } => conn
-                .prepare_cached(
+            RecordBody::Activity { minute_ms, active_secs } => stmts
+                .get(
+                    4,
                     "INSERT INTO activity_log (company_id, id, device_id, employee_id, seq, \
                      minute_ms, active_secs) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
                      ON CONFLICT DO NOTHING",
                 )
-                .and_then(|mut s| {
+                .and_then(|s| {
                     s.execute(params![
                         cb,
                         id,
@@ -477,13 +483,14 @@ fn insert_records(
                         i64::from(*active_secs),
                     ])
                 }),
-            RecordBody::Screenshot { taken_at_ms, monitor, width, height, bytes, blurred } => conn
-                .prepare_cached(
+            RecordBody::Screenshot { taken_at_ms, monitor, width, height, bytes, blurred } => stmts
+                .get(
+                    5,
                     "INSERT INTO screenshots (company_id, id, device_id, employee_id, seq, \
                      taken_at_ms, monitor, width, height, bytes, blurred) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT DO NOTHING",
                 )
-                .and_then(|mut s| {
+                .and_then(|s| {
                     s.execute(params![
                         cb,
                         id,
@@ -503,6 +510,23 @@ fn insert_records(
         inserted += n;
     }
     Ok(inserted as u32)
+}
+
+/// The insert statements of one batch, each looked up in the connection's cache once per batch
+/// rather than once per record (the lookup hashes the statement's text).
+struct Statements<'c> {
+    conn: &'c Connection,
+    held: [Option<rusqlite::CachedStatement<'c>>; 6],
+}
+
+impl<'c> Statements<'c> {
+    fn get(&mut self, i: usize, sql: &str) -> rusqlite::Result<&mut rusqlite::CachedStatement<'c>> {
+        let held = &mut self.held[i];
+        if held.is_none() {
+            *held = Some(self.conn.prepare_cached(sql)?);
+        }
+        Ok(held.as_mut().expect("prepared just above"))
+    }
 }
 
 /// A company's task ids.
