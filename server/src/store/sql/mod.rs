@@ -1055,6 +1055,9 @@ macro_rules! sql_store {
                 device: DeviceId,
                 now_ms: i64,
             ) -> Result<(), StoreError> {
+                if let Some(writer) = self.writer() {
+                    return writer.touch(company, device, now_ms).await;
+                }
                 let mut tx = self.tenant(company).await?;
                 touch!(&mut *tx, company, device, now_ms)?;
                 tx.commit().await?;

@@ -23,8 +23,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 use tokio::sync::oneshot;
 use uuid::Uuid;
-use worktrail_shared::CompanyId;
 use worktrail_shared::api::{BatchAck, BatchRequest, Record, RecordBody};
+use worktrail_shared::{CompanyId, DeviceId};
 
 use super::{session_end_str, site_source_str, touched_days};
 use crate::store::{BatchMeta, DeviceAuth, IngestOutcome, StoreError};
@@ -37,12 +37,32 @@ const MAX_CACHED_TITLES: usize = 200_000;
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
+/// A write for the group commit: a batch, or a device's "last seen" (every agent call that is
+/// not a batch touches its device; those writes queue here too rather than contend with the
+/// writer for SQLite's lock, whose busy handler sleeps up to 100 ms at a time).
 struct BatchJob {
     company: CompanyId,
-    device: DeviceAuth,
-    batch: BatchRequest,
-    meta: BatchMeta,
-    reply: Reply<IngestOutcome>,
+    work: Work,
+    reply: Reply<Done>,
+}
+
+enum Work {
+    Batch { device: DeviceAuth, batch: BatchRequest, meta: BatchMeta },
+    Touch { device: DeviceId, now_ms: i64 },
+}
+
+enum Done {
+    Batch(IngestOutcome),
+    Touched,
+}
+
+impl BatchJob {
+    fn records(&self) -> usize {
+        match &self.work {
+            Work::Batch { batch, .. } => batch.records.len(),
+            Work::Touch { .. } => 1,
+        }
+    }
 }
 
 enum Job {
@@ -112,15 +132,25 @@ impl Writer {
         meta: &BatchMeta,
     ) -> Result<IngestOutcome, StoreError> {
         let (reply, answer) = oneshot::channel();
-        let job = BatchJob {
-            company,
-            device: device.clone(),
-            batch: batch.clone(),
-            meta: meta.clone(),
-            reply,
-        };
-        self.send(Job::Batch(Box::new(job)))?;
-        answer.await.map_err(|_| stopped())?
+        let work = Work::Batch { device: device.clone(), batch: batch.clone(), meta: meta.clone() };
+        self.send(Job::Batch(Box::new(BatchJob { company, work, reply })))?;
+        match answer.await.map_err(|_| stopped())?? {
+            Done::Batch(outcome) => Ok(outcome),
+            Done::Touched => Err(StoreError::Corrupt("a batch answered as a touch".into())),
+        }
+    }
+
+    /// Records that a device called now (its company's and its own last-sync times).
+    pub(super) async fn touch(
+        &self,
+        company: CompanyId,
+        device: DeviceId,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let work = Work::Touch { device, now_ms };
+        self.send(Job::Batch(Box::new(BatchJob { company, work, reply })))?;
+        answer.await.map_err(|_| stopped())?.map(|_| ())
     }
 
     /// Deletes the company's device keys, apps and titles that no span uses any more (after
@@ -199,13 +229,13 @@ fn run(mut conn: Connection, queue: mpsc::Receiver<Job>) {
                 next = queue.recv().ok();
             }
             Job::Batch(first) => {
-                let mut records = first.batch.records.len();
+                let mut records = first.records();
                 let mut group = vec![*first];
                 // Everything already queued joins this group; anything else ends it.
                 while records < MAX_GROUP_RECORDS {
                     match queue.try_recv() {
                         Ok(Job::Batch(more)) => {
-                            records += more.batch.records.len();
+                            records += more.records();
                             group.push(*more);
                         }
                         Ok(other) => {
@@ -262,7 +292,7 @@ fn write_group(
     conn: &mut Connection,
     keys: &mut Keys,
     group: &[BatchJob],
-) -> Result<Vec<IngestOutcome>, GroupError> {
+) -> Result<Vec<Done>, GroupError> {
     conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| GroupError::Transaction(write_error(e)))?;
     let mut outcomes = Vec::with_capacity(group.len());
     for job in group {
@@ -283,13 +313,16 @@ fn write_group(
     Ok(outcomes)
 }
 
-fn ingest_one(
-    conn: &Connection,
-    keys: &mut Keys,
-    job: &BatchJob,
-) -> Result<IngestOutcome, StoreError> {
-    let BatchJob { company, device, batch, meta, .. } = job;
+fn ingest_one(conn: &Connection, keys: &mut Keys, job: &BatchJob) -> Result<Done, StoreError> {
+    let company = &job.company;
     let c = company.0.as_bytes().as_slice();
+    let (device, batch, meta) = match &job.work {
+        Work::Batch { device, batch, meta } => (device, batch, meta),
+        Work::Touch { device, now_ms } => {
+            touch(conn, c, device.0.as_bytes(), *now_ms, None)?;
+            return Ok(Done::Touched);
+        }
+    };
     let batch_id = batch.batch_id.0;
     // Claim the batch id; a batch sent before is answered from its stored acknowledgement.
     let claimed = conn
@@ -327,12 +360,12 @@ fn ingest_one(
             })
             .map_err(write_error)?;
         if hash != meta.body_hash {
-            return Ok(IngestOutcome::Conflict);
+            return Ok(Done::Batch(IngestOutcome::Conflict));
         }
         let ack = ack.ok_or_else(|| StoreError::Corrupt("batch without ack".into()))?;
         let ack: BatchAck =
             serde_json::from_str(&ack).map_err(|e| StoreError::Corrupt(format!("ack: {e}")))?;
-        return Ok(IngestOutcome::Acknowledged(ack));
+        return Ok(Done::Batch(IngestOutcome::Acknowledged(ack)));
     }
     let accepted = insert_records(conn, keys, *company, device, &batch.records)?;
     let ack = BatchAck {
@@ -357,13 +390,36 @@ fn ingest_one(
             &[&c, &day],
         )?;
     }
-    run("UPDATE companies SET last_sync_at_ms = ?2 WHERE id = ?1", &[&c, &meta.now_ms])?;
-    run(
-        "UPDATE devices SET last_seen_at_ms = ?3, clock_offset_ms = ?4 \
-         WHERE company_id = ?1 AND id = ?2",
-        &[&c, &device.id.0.as_bytes().as_slice(), &meta.now_ms, &(batch.sent_at_ms - meta.now_ms)],
-    )?;
-    Ok(IngestOutcome::Acknowledged(ack))
+    let offset = batch.sent_at_ms - meta.now_ms;
+    touch(conn, c, device.id.0.as_bytes(), meta.now_ms, Some(offset))?;
+    Ok(Done::Batch(IngestOutcome::Acknowledged(ack)))
+}
+
+/// The company's last sync and the device's last call (and, from a batch, its clock offset).
+fn touch(
+    conn: &Connection,
+    company: &[u8],
+    device: &[u8; 16],
+    now_ms: i64,
+    clock_offset_ms: Option<i64>,
+) -> Result<(), StoreError> {
+    let run = |sql: &str, values: &[&dyn rusqlite::ToSql]| -> Result<usize, StoreError> {
+        conn.prepare_cached(sql).and_then(|mut s| s.execute(values)).map_err(write_error)
+    };
+    let d = device.as_slice();
+    run("UPDATE companies SET last_sync_at_ms = ?2 WHERE id = ?1", &[&company, &now_ms])?;
+    match clock_offset_ms {
+        Some(offset) => run(
+            "UPDATE devices SET last_seen_at_ms = ?3, clock_offset_ms = ?4 \
+             WHERE company_id = ?1 AND id = ?2",
+            &[&company, &d, &now_ms, &offset],
+        )?,
+        None => run(
+            "UPDATE devices SET last_seen_at_ms = ?3 WHERE company_id = ?1 AND id = ?2",
+            &[&company, &d, &now_ms],
+        )?,
+    };
+    Ok(())
 }
 
 /// Inserts a batch's records, skipping those stored before; the number inserted.
