@@ -12,8 +12,9 @@
 //! span uses any more are swept by this same thread ([`Writer::sweep`]), so a cached key never
 //! points at a deleted row.
 //!
-//! Checkpoints (copying the WAL into the database file, with its own fsync) are taken by a
-//! second thread with its own connection, so the writer never stops for one.
+//! Checkpoints (copying the WAL into the database file, with its own fsync) are mostly taken by
+//! a second thread with its own connection, so the writer seldom stops for one; the writer
+//! takes one itself when the WAL passes 16 MB, which keeps the WAL from growing without bound.
 
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::{HashMap, HashSet};
@@ -73,6 +74,14 @@ enum Job {
 
 /// How often the checkpointer copies the WAL into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+/// The WAL size (pages) at which the writer checkpoints after its commit itself. Under a
+/// steady stream of commits the checkpointer thread never sees the whole WAL copied at the
+/// moment the writer starts its next transaction, which is when SQLite starts the WAL over;
+/// without this the WAL grows until the disk is full. The writer's own checkpoint copies only
+/// what the checkpointer has not (16 MB at most), then the next transaction starts it over.
+const WAL_BACKSTOP_PAGES: i64 = 4096;
+/// The WAL file is cut back to this size when it starts over.
+const WAL_KEEP_BYTES: i64 = 64 * 1024 * 1024;
 /// The writer's page cache (KiB): the pages it appends to and the string keys' indexes stay in
 /// memory instead of being read back from the file.
 const WRITER_CACHE_KIB: i64 = 32 * 1024;
@@ -100,7 +109,9 @@ impl Writer {
     pub(super) fn start(path: &Path) -> Result<Self, StoreError> {
         let conn = open(path)?;
         conn.execute_batch(&format!(
-            "PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -{WRITER_CACHE_KIB};"
+            "PRAGMA wal_autocheckpoint = {WAL_BACKSTOP_PAGES}; \
+             PRAGMA journal_size_limit = {WAL_KEEP_BYTES}; \
+             PRAGMA cache_size = -{WRITER_CACHE_KIB};"
         ))
         .map_err(write_error)?;
         conn.set_prepared_statement_cache_capacity(32);
@@ -269,7 +280,11 @@ fn commit_group(conn: &mut Connection, keys: &mut Keys, group: Vec<BatchJob>) {
             return;
         }
         Err(GroupError::Batch(e) | GroupError::Transaction(e)) => {
-            let why = e.to_string();
+            // Every batch of the group gets the same error.
+            let why = match e {
+                StoreError::Write(why) => why,
+                other => other.to_string(),
+            };
             for job in group {
                 let _ = job.reply.send(Err(StoreError::Write(why.clone())));
             }
