@@ -1071,6 +1071,8 @@ macro_rules! sql_store {
                 batch: &BatchRequest,
                 meta: &BatchMeta,
             ) -> Result<IngestOutcome, StoreError> {
+                // SQLite: the writer thread (group commit, compact app spans); what follows is
+                // PostgreSQL's path.
                 if let Some(writer) = self.writer() {
                     return writer.ingest(company, device, batch, meta).await;
                 }
