@@ -102,7 +102,8 @@ enum Command {
         #[arg(long)]
         seconds: Option<u64>,
     },
-    /// The headless agent tracking a scripted desktop session under Xvfb.
+    /// The headless agent (or, with --tray, the tray app) tracking a scripted desktop session
+    /// under Xvfb.
     Agent {
         /// 45 seconds instead of 10 minutes.
         #[arg(long)]
@@ -113,6 +114,12 @@ enum Command {
         /// The `worktrail-agentd` binary (default: next to this one).
         #[arg(long)]
         agentd: Option<std::path::PathBuf>,
+        /// Run the tray app (`worktrail-agent --tray-only`) instead of the headless agent.
+        #[arg(long)]
+        tray: bool,
+        /// The tray app's binary (default: `worktrail-agent` next to this one); implies --tray.
+        #[arg(long)]
+        tray_app: Option<std::path::PathBuf>,
     },
     /// (internal) run the server under test.
     #[command(hide = true)]
@@ -163,9 +170,16 @@ fn main() -> Result<()> {
                 }
                 Ok(())
             }
-            Command::Agent { quick, seconds, agentd } => {
+            Command::Agent { quick, seconds, agentd, tray, tray_app } => {
                 let seconds = seconds.unwrap_or(if quick { 45 } else { 600 });
-                agent::run(seconds, agentd).await
+                let app = match (tray, tray_app) {
+                    (_, Some(path)) => agent::App::Tray(path),
+                    (true, None) => {
+                        agent::App::Tray(std::env::current_exe()?.with_file_name("worktrail-agent"))
+                    }
+                    (false, None) => agent::App::Headless,
+                };
+                agent::run(seconds, agentd, app).await
             }
             Command::AdminDay { quick, db } => {
                 let (employees, days) = if quick { (10, 30) } else { (100, 365) };

@@ -157,8 +157,8 @@ impl XDesktop {
         X11Desktop::connect(Some(&self.display)).expect("connect to the X server")
     }
 
-    /// Real probes on this desktop (window and idle; no screenshots — those need `$DISPLAY`,
-    /// so they are tested through the agent binary).
+    /// Real probes on this desktop (window and idle; no screenshots — those are tested through
+    /// the agent binary and the screen probe itself).
     pub fn probes(&self) -> Probes {
         Probes {
             window: Box::new(self.window_probe()),

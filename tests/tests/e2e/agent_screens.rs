@@ -1,6 +1,6 @@
-//! Screenshots of a real X screen through `worktrail-agentd run` (xcap needs `$DISPLAY`, so the
-//! agent runs as its own process): JPEG, downscaled, within the limit, blurred on the device when
-//! the policy says so (issue 3).
+//! Screenshots of a real X screen through `worktrail-agentd run` (the agent as its own process,
+//! on `$DISPLAY`): JPEG, downscaled, within the limit, blurred on the device when the policy says
+//! so (issue 3). The screen probe's pixels and monitors are checked in `agent_x11.rs`.
 
 use super::agent_cli::{
     Running, agentd, desktop_with_xterm, enroll, eventually, fast_policy, ok, sigterm,

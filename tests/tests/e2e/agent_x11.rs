@@ -170,3 +170,88 @@ async fn the_probes_reconnect_when_the_x_server_comes_back() {
     assert_eq!(seen.title, "after the restart");
     second.xdotool(&["mousemove", "10", "10"]);
 }
+
+/// Paints the left and right halves of the screen in two colours (override-redirect windows the
+/// window manager leaves alone) and makes each half a RandR monitor of its own.
+fn two_monitors_in_two_colours(display: &str, left: u32, right: u32) {
+    use x11rb::connection::Connection as _;
+    use x11rb::protocol::randr::{ConnectionExt as _, MonitorInfo};
+    use x11rb::protocol::xproto::{ConnectionExt as _, CreateWindowAux, WindowClass};
+    let (conn, n) = x11rb::connect(Some(display)).expect("connect to the X server");
+    let screen = conn.setup().roots[n].clone();
+    conn.randr_query_version(1, 5).unwrap().reply().unwrap();
+    let half = screen.width_in_pixels / 2;
+    for (i, colour) in [left, right].into_iter().enumerate() {
+        let x = (half * i as u16) as i16;
+        let window = conn.generate_id().unwrap();
+        let aux = CreateWindowAux::new().background_pixel(colour).override_redirect(1);
+        conn.create_window(
+            screen.root_depth,
+            window,
+            screen.root,
+            x,
+            0,
+            half,
+            screen.height_in_pixels,
+            0,
+            WindowClass::INPUT_OUTPUT,
+            0,
+            &aux,
+        )
+        .unwrap();
+        conn.map_window(window).unwrap();
+        let name = format!("WORKTRAIL-TEST-{i}");
+        let name = conn.intern_atom(false, name.as_bytes()).unwrap().reply().unwrap().atom;
+        let monitor = MonitorInfo {
+            name,
+            primary: i == 0,
+            automatic: false,
+            x,
+            y: 0,
+            width: half,
+            height: screen.height_in_pixels,
+            width_in_millimeters: 300,
+            height_in_millimeters: 300,
+            outputs: vec![],
+        };
+        conn.randr_set_monitor(screen.root, monitor).unwrap();
+    }
+    conn.get_input_focus().unwrap().reply().unwrap(); // everything above has been processed
+    // The windows live as long as the connection: keep it open for the rest of the test.
+    std::mem::forget(conn);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_screen_probe_captures_each_randr_monitor_with_its_true_colours() {
+    use worktrail_agent_core::probe::ScreenProbe as _;
+    use worktrail_agent_core::probe::x11_screen::X11ScreenProbe;
+    use x11rb::protocol::randr::ConnectionExt as _;
+    let (left, right) = ([0x20, 0x60, 0xa0], [0xc0, 0x30, 0x10]);
+    let pixel = |[r, g, b]: [u8; 3]| u32::from_be_bytes([0, r, g, b]);
+    let desktop = desktop().await;
+    let display = desktop.display.clone();
+    tokio::task::spawn_blocking(move || {
+        two_monitors_in_two_colours(&display, pixel(left), pixel(right));
+        // What RandR lists, in its order: the probe returns one image per entry, in this order.
+        let (conn, n) = x11rb::connect(Some(&display)).unwrap();
+        let root = x11rb::connection::Connection::setup(&conn).roots[n].root;
+        conn.randr_query_version(1, 5).unwrap().reply().unwrap();
+        let monitors = conn.randr_get_monitors(root, true).unwrap().reply().unwrap().monitors;
+        let halves = monitors.iter().filter(|m| m.width == 640 && m.height == 800).count();
+        assert_eq!(halves, 2, "the two test monitors: {monitors:?}");
+
+        let images = X11ScreenProbe::new(Some(&display)).capture_all().expect("a capture");
+        assert_eq!(images.len(), monitors.len());
+        for (img, m) in images.iter().zip(&monitors) {
+            assert_eq!((img.width(), img.height()), (u32::from(m.width), u32::from(m.height)));
+            for (x, y) in [(0, 0), (m.width / 2, m.height / 2), (m.width - 1, m.height - 1)] {
+                let on_screen = i32::from(m.x) + i32::from(x);
+                let [r, g, b] = if on_screen < 640 { left } else { right };
+                let got = img.get_pixel(u32::from(x), u32::from(y)).0;
+                assert_eq!(got, [r, g, b, 255], "monitor at {},{} pixel {x},{y}", m.x, m.y);
+            }
+        }
+    })
+    .await
+    .unwrap();
+}

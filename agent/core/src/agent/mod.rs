@@ -119,7 +119,7 @@ impl Probes {
         Ok(Self {
             window: crate::probe::window::platform_window_probe()?,
             idle: crate::probe::idle::platform_idle_probe()?,
-            screen: Some(Box::new(crate::probe::screen::XcapProbe)),
+            screen: platform_screen_probe(),
         })
     }
     /// Probes that see nothing, for commands that only sync.
@@ -129,6 +129,22 @@ impl Probes {
             idle: Box::new(crate::probe::fake::FakeIdle::default()),
             screen: None,
         }
+    }
+}
+
+/// Screenshots: through the X server on Linux, `xcap` on macOS and Windows.
+fn platform_screen_probe() -> Option<Box<dyn crate::probe::ScreenProbe>> {
+    #[cfg(target_os = "linux")]
+    {
+        Some(Box::new(crate::probe::x11_screen::X11ScreenProbe::new(None)))
+    }
+    #[cfg(any(target_os = "macos", target_os = "windows"))]
+    {
+        Some(Box::new(crate::probe::screen::XcapProbe))
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "macos", target_os = "windows")))]
+    {
+        None
     }
 }
 

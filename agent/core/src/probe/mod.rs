@@ -11,6 +11,8 @@ pub mod screen;
 pub mod window;
 #[cfg(target_os = "linux")]
 pub mod x11;
+#[cfg(target_os = "linux")]
+pub mod x11_screen;
 
 pub use idle::{IdleProbe, IdleState};
 pub use screen::{CapturedScreen, ScreenProbe};

@@ -16,9 +16,13 @@ pub trait ScreenProbe: Send {
     fn capture_all(&mut self) -> Result<Vec<RgbaImage>, ProbeError>;
 }
 
-/// `xcap` (X11, Wayland through the portal, macOS, Windows). On X11 it connects to `$DISPLAY`.
+/// `xcap` (macOS, Windows). Linux captures through the X server instead
+/// ([`super::x11_screen::X11ScreenProbe`]).
+#[cfg(any(target_os = "macos", target_os = "windows"))]
 #[derive(Debug, Default)]
 pub struct XcapProbe;
+
+#[cfg(any(target_os = "macos", target_os = "windows"))]
 
 impl ScreenProbe for XcapProbe {
     fn capture_all(&mut self) -> Result<Vec<RgbaImage>, ProbeError> {
