@@ -82,11 +82,14 @@ pub fn site_of(
     };
     let domain_verdict = policy.judge_domain(&url.domain);
     let redact = domain_verdict == Verdict::Redact || *window_verdict == Verdict::Redact;
+    // A page that is loading, or has no <title>, is titled with its address; unless the policy
+    // keeps URLs, that title would carry the path and query the URL rule leaves out.
+    let keep_url = policy.policy.websites.full_url && !redact && source == SiteSource::Extension;
+    let title = title.filter(|t| keep_url || !shows_address(t, &url));
     let site = match domain_verdict {
         Verdict::Drop => None,
         _ => Some(SiteKey {
-            url: (policy.policy.websites.full_url && !redact && source == SiteSource::Extension)
-                .then(|| clip(url.full)),
+            url: keep_url.then(|| clip(url.full)),
             title: if redact {
                 Some(REDACTED.to_owned())
             } else {
@@ -98,6 +101,21 @@ pub fn site_of(
         }),
     };
     SiteOutcome { site, hide_window_title: domain_verdict != Verdict::Keep }
+}
+
+/// Whether a page title is the page's address (as browsers title a page that is loading or
+/// has no title): the URL, with or without its scheme, or the host followed by a port, path,
+/// query or fragment.
+fn shows_address(title: &str, url: &SiteUrl) -> bool {
+    let t = title.trim().to_ascii_lowercase();
+    let full = url.full.to_ascii_lowercase();
+    let bare = full.split_once("://").map_or(full.as_str(), |(_, rest)| rest);
+    if t == full || t.starts_with(bare) || t.contains("://") {
+        return true;
+    }
+    let rest = t.strip_prefix("www.").unwrap_or(&t);
+    let domain = url.domain.strip_prefix("www.").unwrap_or(&url.domain);
+    rest.strip_prefix(domain).is_some_and(|after| after.starts_with([':', '/', '?', '#']))
 }
 
 #[cfg(test)]
@@ -140,6 +158,28 @@ mod tests {
         assert_eq!((site.url, site.title.as_deref()), (None, Some("Plan")));
         assert_eq!((site.browser.as_str(), site.source), ("Chromium", SiteSource::Extension));
         assert!(!out.hide_window_title);
+    }
+
+    #[test]
+    fn a_title_that_is_the_pages_address_is_not_kept_when_urls_are_not() {
+        let p = policy(false, &[]);
+        let w = window("Chromium", "Chromium");
+        for title in [
+            "docs.example.com/q3/plan?token=s3cret",
+            "docs.example.com:8443/q3/plan",
+            "https://docs.example.com/q3/plan?token=s3cret",
+            "DOCS.example.com/q3",
+        ] {
+            let site = site_of(&w, &Verdict::Keep, &reported(URL, title), 0, &p).site.unwrap();
+            assert_eq!((site.domain.as_str(), site.title), ("docs.example.com", None), "{title}");
+        }
+        // A real title that names the site stays; with URLs kept, so does the address title.
+        let named = reported(URL, "docs.example.com — Q3 plan");
+        let site = site_of(&w, &Verdict::Keep, &named, 0, &p).site.unwrap();
+        assert_eq!(site.title.as_deref(), Some("docs.example.com — Q3 plan"));
+        let address = reported(URL, "docs.example.com/q3/plan?token=s3cret");
+        let site = site_of(&w, &Verdict::Keep, &address, 0, &policy(true, &[])).site.unwrap();
+        assert_eq!(site.title.as_deref(), Some("docs.example.com/q3/plan?token=s3cret"));
     }
 
     #[test]

@@ -42,8 +42,10 @@ async fn two_pages_opened_one_after_the_other_become_domain_only_spans_with_thei
         assert!(!domain.contains(['/', '?', ':']), "a bare host name: {domain}");
         assert_eq!(source, "extension");
         assert_eq!(browser_app.as_deref(), Some("Chromium-browser"));
+        // While a page loads, the browser titles it with its address; that title is not kept
+        // (the policy keeps no URL), so such a moment has no title.
         let t = title.as_deref().unwrap_or("");
-        assert!(t == "Page alpha" || t == "Page beta", "page title: {t:?}");
+        assert!(t.is_empty() || t == "Page alpha" || t == "Page beta", "page title: {t:?}");
     }
     let text = format!("{rows:?}");
     for secret in ["s3cret", "reports", "inbox", "private", "#top"] {
