@@ -391,15 +391,14 @@ fn ingest_one(conn: &Connection, keys: &mut Keys, job: &BatchJob) -> Result<Done
         server_time_ms: meta.now_ms,
     };
     let ack_json = serde_json::to_string(&ack).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let run = |sql: &str, values: &[&dyn rusqlite::ToSql]| -> Result<usize, StoreError> {
-        conn.prepare_cached(sql).and_then(|mut s| s.execute(values)).map_err(write_error)
-    };
-    run(
+    exec(
+        conn,
         "UPDATE ingest_batches SET ack_json = ?3 WHERE company_id = ?1 AND batch_id = ?2",
         &[&c, &batch_id.as_bytes().as_slice(), &ack_json],
     )?;
     for day in touched_days(batch, meta.now_ms) {
-        run(
+        exec(
+            conn,
             "INSERT INTO rollup_dirty (company_id, utc_day, version) VALUES (?1, ?2, 0) \
              ON CONFLICT (company_id, utc_day) DO UPDATE SET version = rollup_dirty.version + 1",
             &[&c, &day],
@@ -410,6 +409,15 @@ fn ingest_one(conn: &Connection, keys: &mut Keys, job: &BatchJob) -> Result<Done
     Ok(Done::Batch(IngestOutcome::Acknowledged(ack)))
 }
 
+/// Runs one cached statement; the rows it changed.
+fn exec(
+    conn: &Connection,
+    sql: &str,
+    values: &[&dyn rusqlite::ToSql],
+) -> Result<usize, StoreError> {
+    conn.prepare_cached(sql).and_then(|mut s| s.execute(values)).map_err(write_error)
+}
+
 /// The company's last sync and the device's last call (and, from a batch, its clock offset).
 fn touch(
     conn: &Connection,
@@ -418,18 +426,17 @@ fn touch(
     now_ms: i64,
     clock_offset_ms: Option<i64>,
 ) -> Result<(), StoreError> {
-    let run = |sql: &str, values: &[&dyn rusqlite::ToSql]| -> Result<usize, StoreError> {
-        conn.prepare_cached(sql).and_then(|mut s| s.execute(values)).map_err(write_error)
-    };
     let d = device.as_slice();
-    run("UPDATE companies SET last_sync_at_ms = ?2 WHERE id = ?1", &[&company, &now_ms])?;
+    exec(conn, "UPDATE companies SET last_sync_at_ms = ?2 WHERE id = ?1", &[&company, &now_ms])?;
     match clock_offset_ms {
-        Some(offset) => run(
+        Some(offset) => exec(
+            conn,
             "UPDATE devices SET last_seen_at_ms = ?3, clock_offset_ms = ?4 \
              WHERE company_id = ?1 AND id = ?2",
             &[&company, &d, &now_ms, &offset],
         )?,
-        None => run(
+        None => exec(
+            conn,
             "UPDATE devices SET last_seen_at_ms = ?3 WHERE company_id = ?1 AND id = ?2",
             &[&company, &d, &now_ms],
         )?,
@@ -453,12 +460,17 @@ fn insert_records(
         records.iter().any(|r| matches!(r.body, RecordBody::AppSpan { task_id: Some(_), .. }));
     let tasks = if wants_tasks { company_tasks(conn, cb)? } else { HashSet::new() };
     let mut stmts = Statements { conn, held: Default::default() };
+    // The device's span key, looked up at the batch's first app span.
+    let mut dev_key: Option<i64> = None;
     let mut inserted = 0usize;
     for r in records {
         let id = r.id.0.as_bytes().as_slice();
         let n = match &r.body {
             RecordBody::AppSpan { start_ms, end_ms, app, exe, title, task_id } => {
-                let dev = keys.device(conn, c, device)?;
+                let dev = match dev_key {
+                    Some(n) => n,
+                    None => *dev_key.insert(keys.device(conn, c, device)?),
+                };
                 let app = keys.app(conn, c, app, exe.as_deref())?;
                 let title = match title {
                     Some(t) => Some(keys.title(conn, dev, t)?),
