@@ -16,6 +16,10 @@ mod stats;
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
 
+/// The server under test is this binary (`serve`), so it allocates as `worktrail-server` does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(name = "worktrail-bench", about = "Worktrail benchmarks")]
 struct Cli {

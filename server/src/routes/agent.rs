@@ -117,11 +117,12 @@ async fn enroll(
 }
 
 /// The identity of a batch for idempotency: its records and drop counts, not its send time
-/// (a retry may be re-stamped).
+/// (a retry may be re-stamped). The SHA-256 of their JSON, written straight into the hasher.
 fn batch_hash(batch: &BatchRequest) -> Result<Vec<u8>, ApiError> {
-    let canonical =
-        serde_json::to_vec(&(&batch.records, &batch.dropped)).map_err(ApiError::internal)?;
-    Ok(Sha256::digest(&canonical).to_vec())
+    let mut hasher = Sha256::new();
+    serde_json::to_writer(&mut hasher, &(&batch.records, &batch.dropped))
+        .map_err(ApiError::internal)?;
+    Ok(hasher.finalize().to_vec())
 }
 
 async fn batches(
