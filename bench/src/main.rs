@@ -57,10 +57,10 @@ enum Command {
         /// Database(s).
         #[arg(long, value_enum, default_value = "both")]
         db: Db,
-        /// Concurrent agents (default 8 quick, 32 full).
-        #[arg(long)]
-        agents: Option<usize>,
-        /// Seconds of sending (default 10 quick, 60 full).
+        /// Concurrent agents, one run per number given (default 8 quick; 8,32 full).
+        #[arg(long, value_delimiter = ',')]
+        agents: Option<Vec<usize>>,
+        /// Seconds of sending per run (default 10 quick, 30 full).
         #[arg(long)]
         seconds: Option<u64>,
         /// Probability that a span is in a window (app + title) the agent has not sent before;
@@ -146,10 +146,12 @@ fn main() -> Result<()> {
                 server::serve(data_dir, database_url).await
             }
             Command::Ingest { quick, db, agents, seconds, new_windows } => {
-                let agents = agents.unwrap_or(if quick { 8 } else { 32 });
-                let seconds = seconds.unwrap_or(if quick { 10 } else { 60 });
+                let agents = agents.unwrap_or(if quick { vec![8] } else { vec![8, 32] });
+                let seconds = seconds.unwrap_or(if quick { 10 } else { 30 });
                 for db in db.each() {
-                    ingest::run(db, agents, seconds, new_windows).await?;
+                    for &n in &agents {
+                        ingest::run(db, n, seconds, new_windows).await?;
+                    }
                 }
                 Ok(())
             }

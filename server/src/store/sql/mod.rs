@@ -2065,4 +2065,5 @@ sql_store!(PgStore, Backend::Postgres, sqlx::Postgres);
 
 mod owner;
 mod portal;
+mod span_rows;
 mod writer;

@@ -28,6 +28,7 @@ use uuid::Uuid;
 use worktrail_shared::api::{BatchAck, BatchRequest, Record, RecordBody};
 use worktrail_shared::{CompanyId, DeviceId};
 
+use super::span_rows::{SpanRow, SpanRows};
 use super::{session_end_str, site_source_str, touched_days};
 use crate::store::{BatchMeta, DeviceAuth, IngestOutcome, StoreError};
 
@@ -103,7 +104,7 @@ impl std::fmt::Debug for Writer {
     }
 }
 
-fn write_error(e: impl std::fmt::Display) -> StoreError {
+pub(super) fn write_error(e: impl std::fmt::Display) -> StoreError {
     StoreError::Write(e.to_string())
 }
 
@@ -118,7 +119,9 @@ impl Writer {
              PRAGMA cache_size = -{WRITER_CACHE_KIB};"
         ))
         .map_err(write_error)?;
-        conn.set_prepared_statement_cache_capacity(32);
+        // About 25 statements: the batch bookkeeping, the key lookups, five record kinds and the
+        // seven shapes of the multi-row app-span insert.
+        conn.set_prepared_statement_cache_capacity(48);
         let checkpoints = open(path)?;
         let (jobs, queue) = mpsc::channel();
         // The writer's "committed" signals; the checkpointer ends when the writer does.
@@ -464,6 +467,7 @@ fn insert_records(
         records.iter().any(|r| matches!(r.body, RecordBody::AppSpan { task_id: Some(_), .. }));
     let tasks = if wants_tasks { company_tasks(conn, cb)? } else { HashSet::new() };
     let mut stmts = Statements { conn, held: Default::default() };
+    let mut spans = SpanRows::default();
     // The device's span key, looked up at the batch's first app span.
     let mut dev_key: Option<i64> = None;
     let mut inserted = 0usize;
@@ -481,27 +485,23 @@ fn insert_records(
                     None => None,
                 };
                 let task = task_id.map(|t| t.0).filter(|t| tasks.contains(t));
-                stmts.get(0,
-                    "INSERT INTO app_spans (dev, start_ms, id, seq, dur_ms, app, title, task_id) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
-                )
-                .and_then(|s| {
-                    s.execute(params![
-                        dev,
-                        start_ms,
-                        id,
-                        r.seq,
-                        end_ms - start_ms,
-                        app,
-                        title,
-                        task.as_ref().map(|t| t.as_bytes().as_slice()),
-                    ])
-                })
+                let row = SpanRow {
+                    dev,
+                    start_ms: *start_ms,
+                    id: *r.id.0.as_bytes(),
+                    seq: r.seq,
+                    dur_ms: end_ms - start_ms,
+                    app,
+                    title,
+                    task: task.map(|t| *t.as_bytes()),
+                };
+                spans.push(conn, row)?;
+                continue;
             }
             RecordBody::WebsiteSpan { start_ms, end_ms, domain, url, title, browser, source } => {
                 stmts
                     .get(
-                        1,
+                        0,
                         "INSERT INTO website_usage (company_id, id, device_id, employee_id, seq, \
                      start_ms, end_ms, domain, url, title, browser, source) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
@@ -526,7 +526,7 @@ fn insert_records(
             }
             RecordBody::IdleSpan { start_ms, end_ms } => stmts
                 .get(
-                    2,
+                    1,
                     "INSERT INTO idle_spans (company_id, id, device_id, employee_id, seq, \
                      start_ms, end_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
                 )
@@ -535,7 +535,7 @@ fn insert_records(
                 }),
             RecordBody::WorkSession { start_ms, end_ms, end_reason } => stmts
                 .get(
-                    3,
+                    2,
                     "INSERT INTO work_sessions (company_id, id, device_id, employee_id, seq, \
                      start_ms, end_ms, end_reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
                      ON CONFLICT DO NOTHING",
@@ -554,7 +554,7 @@ fn insert_records(
                 }),
             RecordBody::Activity { minute_ms, active_secs } => stmts
                 .get(
-                    4,
+                    3,
                     "INSERT INTO activity_log (company_id, id, device_id, employee_id, seq, \
                      minute_ms, active_secs) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
                      ON CONFLICT DO NOTHING",
@@ -572,7 +572,7 @@ fn insert_records(
                 }),
             RecordBody::Screenshot { taken_at_ms, monitor, width, height, bytes, blurred } => stmts
                 .get(
-                    5,
+                    4,
                     "INSERT INTO screenshots (company_id, id, device_id, employee_id, seq, \
                      taken_at_ms, monitor, width, height, bytes, blurred) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT DO NOTHING",
@@ -596,6 +596,7 @@ fn insert_records(
         .map_err(write_error)?;
         inserted += n;
     }
+    inserted += spans.finish(conn)?;
     Ok(inserted as u32)
 }
 
@@ -603,7 +604,7 @@ fn insert_records(
 /// rather than once per record (the lookup hashes the statement's text).
 struct Statements<'c> {
     conn: &'c Connection,
-    held: [Option<rusqlite::CachedStatement<'c>>; 6],
+    held: [Option<rusqlite::CachedStatement<'c>>; 5],
 }
 
 impl<'c> Statements<'c> {
