@@ -212,10 +212,9 @@ async fn bulk_raw(
                 }
                 let (store, device) = (store.clone(), device.clone());
                 in_flight.spawn(async move {
-                    match store.ingest_batch(company, &device, &batch, &meta).await? {
-                        IngestOutcome::Acknowledged(ack)
-                            if ack.accepted as usize == batch.records.len() =>
-                        {
+                    let records = batch.records.len();
+                    match store.ingest_batch(company, &device, batch, &meta).await? {
+                        IngestOutcome::Acknowledged(ack) if ack.accepted as usize == records => {
                             Ok(())
                         }
                         other => anyhow::bail!("a seeding batch was not stored whole: {other:?}"),

@@ -255,7 +255,7 @@ async fn simulate_week(
                 body_bytes: 0,
                 now_ms,
             };
-            store.ingest_batch(company, &device, &batch, &meta).await?;
+            store.ingest_batch(company, &device, batch, &meta).await?;
         }
     }
     Ok(total)

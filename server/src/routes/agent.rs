@@ -139,7 +139,7 @@ async fn batches(
         body_bytes: raw.len() as i64,
         now_ms: state.now_ms(),
     };
-    match state.store.ingest_batch(ctx.company.company_id, &ctx.device, &batch, &meta).await? {
+    match state.store.ingest_batch(ctx.company.company_id, &ctx.device, batch, &meta).await? {
         IngestOutcome::Acknowledged(ack) => Ok(Json(ack)),
         IngestOutcome::Conflict => Err(ApiError::new(
             ErrorCode::BatchConflict,

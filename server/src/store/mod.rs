@@ -200,12 +200,13 @@ pub trait Store: OwnerStore + PortalStore + Send + Sync + 'static {
 
     // ---- ingest ---------------------------------------------------------------------------
     /// Stores a validated batch idempotently (see [`IngestOutcome`]), updating `last_sync_at` and
-    /// `last_seen_at` in the same transaction.
+    /// `last_seen_at` in the same transaction. Takes the batch (SQLite's writer thread keeps it
+    /// until its group is committed; a copy would cost as much as decoding it).
     async fn ingest_batch(
         &self,
         company: CompanyId,
         device: &DeviceAuth,
-        batch: &BatchRequest,
+        batch: BatchRequest,
         meta: &BatchMeta,
     ) -> Result<IngestOutcome, StoreError>;
     /// What is known of screenshot `id` of this device: `None` when no batch announced it,

@@ -135,7 +135,7 @@ async fn build_world(s: &TestServer, rng: &mut StdRng) -> HashMap<CompanyId, Ten
                     body_bytes: 1,
                     now_ms: now,
                 };
-                store.ingest_batch(*company, &auth, &batch, &meta).await.unwrap();
+                store.ingest_batch(*company, &auth, batch, &meta).await.unwrap();
             }
             store.log_access(*company, employee, employee, "test", now).await.unwrap();
         }

@@ -117,8 +117,11 @@ async fn one_company_never_sees_anothers_rows(backend: Backend) {
         dropped: Default::default(),
         records: spans(25),
     };
-    let outcome =
-        s.store().ingest_batch(s.company, &device_a, &batch, &meta(&s, &batch)).await.unwrap();
+    let outcome = s
+        .store()
+        .ingest_batch(s.company, &device_a, batch.clone(), &meta(&s, &batch))
+        .await
+        .unwrap();
     assert!(matches!(outcome, IngestOutcome::Acknowledged(ref a) if a.accepted == 25));
     assert_eq!(s.store().record_counts(s.company).await.unwrap().app_spans, 25);
     assert_eq!(s.store().record_counts(b).await.unwrap().total(), 0);
@@ -128,7 +131,8 @@ async fn one_company_never_sees_anothers_rows(backend: Backend) {
     assert!(s.store().user_by_email(b, "ada@test.example").await.unwrap().is_none());
     // The same batch id in company B is B's own batch, not a replay of A's.
     let device_b = enrol_direct(&s, b, "bob@test.example").await;
-    let outcome = s.store().ingest_batch(b, &device_b, &batch, &meta(&s, &batch)).await.unwrap();
+    let outcome =
+        s.store().ingest_batch(b, &device_b, batch.clone(), &meta(&s, &batch)).await.unwrap();
     assert!(matches!(outcome, IngestOutcome::Acknowledged(ref a) if a.accepted == 25));
     assert_eq!(s.store().record_counts(s.company).await.unwrap().app_spans, 25);
     assert_eq!(s.store().record_counts(b).await.unwrap().app_spans, 25);
@@ -149,7 +153,7 @@ async fn concurrent_copies_of_one_batch_store_it_once(backend: Backend) {
         let (s, device, batch) = (s.clone(), device.clone(), batch.clone());
         tasks.push(tokio::spawn(async move {
             let m = meta(&s, &batch);
-            s.store().ingest_batch(s.company, &device, &batch, &m).await.unwrap()
+            s.store().ingest_batch(s.company, &device, batch.clone(), &m).await.unwrap()
         }));
     }
     let mut acks = Vec::new();
@@ -182,7 +186,7 @@ async fn overlapping_batches_in_parallel_store_each_record_once(backend: Backend
                 records: slice,
             };
             let m = meta(&s, &batch);
-            s.store().ingest_batch(s.company, &device, &batch, &m).await.unwrap()
+            s.store().ingest_batch(s.company, &device, batch.clone(), &m).await.unwrap()
         }));
     }
     let mut accepted = 0;
@@ -234,7 +238,7 @@ async fn a_failing_batch_does_not_fail_the_batches_written_with_it(backend: Back
             // Every 10th batch names a company that does not exist: its first write breaks a
             // foreign key.
             let company = if i % 10 == 5 { CompanyId::new() } else { s.company };
-            (i, s.store().ingest_batch(company, &device, &batch, &m).await)
+            (i, s.store().ingest_batch(company, &device, batch.clone(), &m).await)
         }));
     }
     let mut failed = Vec::new();
@@ -305,9 +309,9 @@ async fn sqlite_retention_takes_the_titles_of_deleted_spans_with_them() {
         dropped: Default::default(),
         records: spans(30),
     };
-    s.store().ingest_batch(s.company, &device, &batch, &meta(&s, &batch)).await.unwrap();
+    s.store().ingest_batch(s.company, &device, batch.clone(), &meta(&s, &batch)).await.unwrap();
     // Company B has the same titles (and even the same record ids): its own rows.
-    s.store().ingest_batch(b, &device_b, &batch, &meta(&s, &batch)).await.unwrap();
+    s.store().ingest_batch(b, &device_b, batch.clone(), &meta(&s, &batch)).await.unwrap();
     let company_a = format!("company_id = x'{}'", s.company.0.simple());
     let titles = format!(
         "SELECT COUNT(*) FROM span_titles t JOIN span_devices d ON d.n = t.dev WHERE d.{company_a}"
@@ -440,7 +444,7 @@ async fn sqlite_wal_stays_bounded_under_a_steady_stream_of_batches() {
                     records,
                 };
                 let m = meta(&s, &batch);
-                s.store().ingest_batch(s.company, &device, &batch, &m).await.unwrap();
+                s.store().ingest_batch(s.company, &device, batch.clone(), &m).await.unwrap();
                 largest = largest.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
             }
             largest

@@ -1068,7 +1068,7 @@ macro_rules! sql_store {
                 &self,
                 company: CompanyId,
                 device: &DeviceAuth,
-                batch: &BatchRequest,
+                batch: BatchRequest,
                 meta: &BatchMeta,
             ) -> Result<IngestOutcome, StoreError> {
                 // SQLite: the writer thread (group commit, compact app spans); what follows is
@@ -1076,6 +1076,7 @@ macro_rules! sql_store {
                 if let Some(writer) = self.writer() {
                     return writer.ingest(company, device, batch, meta).await;
                 }
+                let batch = &batch;
                 let mut tx = self.tenant(company).await?;
                 // Claim the batch id first. Under concurrency the loser waits for the winner's
                 // commit, then finds its row and answers from it.

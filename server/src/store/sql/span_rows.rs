@@ -16,6 +16,7 @@ use crate::store::StoreError;
 /// Rows per statement at most (a power of two; 8 values each, far below SQLite's limit of
 /// 32,766 bound values).
 const MAX_ROWS: usize = 64;
+const _: () = assert!(MAX_ROWS.is_power_of_two());
 
 /// One `app_spans` row (see the 0008 migration).
 pub(super) struct SpanRow {
@@ -120,6 +121,11 @@ mod tests {
         }
     }
 
+    /// A stored row: dev, start_ms, id, seq, dur_ms, app, title, task_id.
+    type Stored = (i64, i64, Vec<u8>, i64, i64, i64, Option<i64>, Option<Vec<u8>>);
+
+    /// `app_spans` as migration 0008 creates it (the store's own tests run the migration and
+    /// write through this module; this is the module alone).
     fn table() -> Connection {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(
@@ -141,24 +147,24 @@ mod tests {
                 rows.push(&conn, row(i)).unwrap();
             }
             assert_eq!(rows.finish(&conn).unwrap(), count as usize, "{count} rows");
-            let stored: Vec<(i64, i64, Vec<u8>, i64, i64, i64, Option<i64>, Option<Vec<u8>>)> =
-                conn.prepare("SELECT * FROM app_spans ORDER BY seq")
-                    .unwrap()
-                    .query_map([], |r| {
-                        Ok((
-                            r.get(0)?,
-                            r.get(1)?,
-                            r.get(2)?,
-                            r.get(3)?,
-                            r.get(4)?,
-                            r.get(5)?,
-                            r.get(6)?,
-                            r.get(7)?,
-                        ))
-                    })
-                    .unwrap()
-                    .collect::<Result<_, _>>()
-                    .unwrap();
+            let stored: Vec<Stored> = conn
+                .prepare("SELECT * FROM app_spans ORDER BY seq")
+                .unwrap()
+                .query_map([], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                        r.get(7)?,
+                    ))
+                })
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
             assert_eq!(stored.len(), count as usize);
             for (i, s) in stored.iter().enumerate() {
                 let r = row(i as i64);

@@ -79,6 +79,9 @@ enum Job {
 /// fsync of the database file). Every 500 ms left ~16 MB for the writer's own checkpoint
 /// below, which held its commit up for 10–19 ms: most of the ingest's p99 latency.
 const CHECKPOINT_GAP: Duration = Duration::from_millis(25);
+/// Without a commit of the writer's, the checkpointer still looks this often, for what the
+/// connection pool wrote (jobs, portal edits); with nothing to copy a checkpoint is cheap.
+const CHECKPOINT_IDLE: Duration = Duration::from_secs(1);
 /// The WAL size (pages) at which the writer checkpoints after its commit itself. Under a
 /// steady stream of commits the checkpointer thread never sees the whole WAL copied at the
 /// moment the writer starts its next transaction, which is when SQLite starts the WAL over;
@@ -143,11 +146,11 @@ impl Writer {
         &self,
         company: CompanyId,
         device: &DeviceAuth,
-        batch: &BatchRequest,
+        batch: BatchRequest,
         meta: &BatchMeta,
     ) -> Result<IngestOutcome, StoreError> {
         let (reply, answer) = oneshot::channel();
-        let work = Work::Batch { device: device.clone(), batch: batch.clone(), meta: meta.clone() };
+        let work = Work::Batch { device: device.clone(), batch, meta: meta.clone() };
         self.send(Job::Batch(Box::new(BatchJob { company, work, reply })))?;
         match answer.await.map_err(|_| stopped())?? {
             Done::Batch(outcome) => Ok(outcome),
@@ -212,16 +215,17 @@ fn open(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-/// Copies the WAL into the database file after the writer's commits, without waiting for
-/// readers or the writer (PASSIVE), at most once per [`CHECKPOINT_GAP`]; an idle store wakes it
-/// never. Ends with the writer, after one last checkpoint.
+/// Copies the WAL into the database file without waiting for readers or the writer (PASSIVE):
+/// after the writer's commits, at most once per [`CHECKPOINT_GAP`], and otherwise once per
+/// [`CHECKPOINT_IDLE`]. Ends with the writer, after one last checkpoint.
 fn checkpoint(conn: Connection, commits: mpsc::Receiver<()>) {
     let take = || {
         if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
             tracing::warn!(error = %e, "SQLite checkpoint failed; the next one retries");
         }
     };
-    while commits.recv().is_ok() {
+    while let Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) = commits.recv_timeout(CHECKPOINT_IDLE)
+    {
         take();
         std::thread::sleep(CHECKPOINT_GAP);
     }
@@ -242,6 +246,7 @@ fn run(mut conn: Connection, queue: mpsc::Receiver<Job>, committed: mpsc::SyncSe
                 let result = sweep(&mut conn, company);
                 keys.clear();
                 let _ = reply.send(result);
+                let _ = committed.try_send(());
                 next = queue.recv().ok();
             }
             Job::Batch(first) => {
@@ -262,7 +267,8 @@ fn run(mut conn: Connection, queue: mpsc::Receiver<Job>, committed: mpsc::SyncSe
                     }
                 }
                 commit_group(&mut conn, &mut keys, group);
-                // Full means a checkpoint is already due.
+                // A full channel holds a wake-up the checkpointer has not taken yet: it covers
+                // this commit too.
                 let _ = committed.try_send(());
                 if next.is_none() {
                     next = queue.recv().ok();
@@ -630,21 +636,22 @@ fn company_tasks(conn: &Connection, company: &[u8]) -> Result<HashSet<Uuid>, Sto
 }
 
 /// The key caches' map: every span's app and title is looked up in one, and std's SipHash was
-/// the writer's largest cost outside SQLite. The keys come from enrolled devices of a company
-/// the writer serves, and foldhash's seed is random per process.
-type Map<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+/// the writer's largest cost outside SQLite. Any tenant's agents choose the titles, but
+/// foldhash's seed is random per process, so colliding titles cannot be prepared in advance,
+/// and the cache is bounded ([`MAX_CACHED_TITLES`]).
+type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// A company's (app, executable) keys by app name.
-type AppKeys = Map<String, Vec<(Option<String>, i64)>>;
+type AppKeys = FastMap<String, Vec<(Option<String>, i64)>>;
 
 /// The integer keys of the compact app-span layout, as stored (committed, or written by the
 /// transaction under way: [`Keys::clear`] runs on every rollback).
 #[derive(Default)]
 struct Keys {
-    devices: Map<(Uuid, Uuid, Uuid), i64>,
-    apps: Map<Uuid, AppKeys>,
+    devices: FastMap<(Uuid, Uuid, Uuid), i64>,
+    apps: FastMap<Uuid, AppKeys>,
     /// Per device key: its titles.
-    titles: Map<i64, Map<String, i64>>,
+    titles: FastMap<i64, FastMap<String, i64>>,
     title_count: usize,
 }
 
