@@ -13,7 +13,7 @@ use sqlx::{PgPool, SqlitePool};
 use std::str::FromStr;
 use std::time::Duration;
 use uuid::Uuid;
-use worktrail_shared::api::{BatchAck, BatchRequest, RecordBody, SessionEnd, SiteSource};
+use worktrail_shared::api::{BatchRequest, RecordBody, SessionEnd, SiteSource};
 use worktrail_shared::policy::Policy;
 use worktrail_shared::{
     CompanyId, CompanyKeyId, DeviceId, OwnerId, PlanId, RecordId, TaskId, UserId,
@@ -81,6 +81,17 @@ impl SqliteStore {
     /// Batches go to the writer thread.
     fn writer(&self) -> Option<&writer::Writer> {
         Some(&self.writer)
+    }
+
+    /// Stores one batch through the writer thread (group commit, compact app spans).
+    async fn ingest(
+        &self,
+        company: CompanyId,
+        device: &DeviceAuth,
+        batch: BatchRequest,
+        meta: &BatchMeta,
+    ) -> Result<IngestOutcome, StoreError> {
+        self.writer.ingest(company, device, batch, meta).await
     }
 
     /// Drops the titles, apps and device keys of the compact span layout that no span uses
@@ -1071,83 +1082,9 @@ macro_rules! sql_store {
                 batch: BatchRequest,
                 meta: &BatchMeta,
             ) -> Result<IngestOutcome, StoreError> {
-                // SQLite: the writer thread (group commit, compact app spans); what follows is
-                // PostgreSQL's path.
-                if let Some(writer) = self.writer() {
-                    return writer.ingest(company, device, batch, meta).await;
-                }
-                let batch = &batch;
-                let mut tx = self.tenant(company).await?;
-                // Claim the batch id first. Under concurrency the loser waits for the winner's
-                // commit, then finds its row and answers from it.
-                let claimed = sqlx::query(
-                    "INSERT INTO ingest_batches (company_id, batch_id, device_id, body_hash, \
-                     record_count, body_bytes, received_at_ms, device_sent_at_ms, \
-                     dropped_screenshots, dropped_records) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
-                )
-                .bind(company.0)
-                .bind(batch.batch_id.0)
-                .bind(device.id.0)
-                .bind(&meta.body_hash)
-                .bind(batch.records.len() as i64)
-                .bind(meta.body_bytes)
-                .bind(meta.now_ms)
-                .bind(batch.sent_at_ms)
-                .bind(i64::try_from(batch.dropped.screenshots).unwrap_or(i64::MAX))
-                .bind(i64::try_from(batch.dropped.records).unwrap_or(i64::MAX))
-                .execute(&mut *tx)
-                .await?;
-                if claimed.rows_affected() == 0 {
-                    let (hash, ack): (Vec<u8>, Option<String>) = sqlx::query_as(
-                        "SELECT body_hash, ack_json FROM ingest_batches \
-                         WHERE company_id = $1 AND batch_id = $2",
-                    )
-                    .bind(company.0)
-                    .bind(batch.batch_id.0)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    tx.rollback().await?;
-                    if hash != meta.body_hash {
-                        return Ok(IngestOutcome::Conflict);
-                    }
-                    let ack = ack.ok_or_else(|| StoreError::Corrupt("batch without ack".into()))?;
-                    let ack: BatchAck = serde_json::from_str(&ack)
-                        .map_err(|e| StoreError::Corrupt(format!("ack: {e}")))?;
-                    return Ok(IngestOutcome::Acknowledged(ack));
-                }
-                let accepted = insert_records!($db, &mut *tx, company, device, &batch.records)?;
-                let ack = BatchAck {
-                    batch_id: batch.batch_id,
-                    accepted,
-                    duplicates: batch.records.len() as u32 - accepted,
-                    max_seq: batch.max_seq(),
-                    server_time_ms: meta.now_ms,
-                };
-                let ack_json =
-                    serde_json::to_string(&ack).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                sqlx::query(
-                    "UPDATE ingest_batches SET ack_json = $3 WHERE company_id = $1 AND batch_id = $2",
-                )
-                .bind(company.0)
-                .bind(batch.batch_id.0)
-                .bind(ack_json)
-                .execute(&mut *tx)
-                .await?;
-                for day in touched_days(batch, meta.now_ms) {
-                    mark_dirty!(&mut *tx, company, day)?;
-                }
-                touch!(&mut *tx, company, device.id, meta.now_ms)?;
-                sqlx::query(
-                    "UPDATE devices SET clock_offset_ms = $3 WHERE company_id = $1 AND id = $2",
-                )
-                .bind(company.0)
-                .bind(device.id.0)
-                .bind(batch.sent_at_ms - meta.now_ms)
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(IngestOutcome::Acknowledged(ack))
+                // SQLite: the writer thread (group commit, compact app spans); PostgreSQL:
+                // `pg_ingest`.
+                self.ingest(company, device, batch, meta).await
             }
 
             async fn screenshot_state(
@@ -1944,11 +1881,14 @@ macro_rules! mark_dirty {
 macro_rules! touch {
     ($tx:expr, $company:expr, $device:expr, $now:expr) => {{
         async {
-            sqlx::query("UPDATE companies SET last_sync_at_ms = $2 WHERE id = $1")
-                .bind($company.0)
-                .bind($now)
-                .execute(&mut *$tx)
-                .await?;
+            sqlx::query(
+                "UPDATE companies SET last_sync_at_ms = $2 WHERE id = $1 \
+                 AND (last_sync_at_ms IS NULL OR last_sync_at_ms < $2 - 1000)",
+            )
+            .bind($company.0)
+            .bind($now)
+            .execute(&mut *$tx)
+            .await?;
             sqlx::query(
                 "UPDATE devices SET last_seen_at_ms = $3 WHERE company_id = $1 AND id = $2",
             )
@@ -1963,108 +1903,11 @@ macro_rules! touch {
     }};
 }
 
-/// Inserts a batch's records with one multi-row statement per kind (duplicates by id are
-/// skipped); evaluates to the number of rows inserted.
-macro_rules! insert_records {
-    ($db:ty, $tx:expr, $company:expr, $device:expr, $records:expr) => {{
-        let records: &[worktrail_shared::api::Record] = $records;
-        let (c, d, e) = ($company.0, $device.id.0, $device.employee_id.0);
-        let mut inserted: u64 = 0;
-        // A span's task is kept only when it is a task of this company.
-        let wants_tasks = records
-            .iter()
-            .any(|r| matches!(r.body, RecordBody::AppSpan { task_id: Some(_), .. }));
-        let tasks: std::collections::HashSet<Uuid> = if wants_tasks {
-            let rows: Vec<(Uuid,)> = sqlx::query_as("SELECT id FROM tasks WHERE company_id = $1")
-                .bind(c)
-                .fetch_all(&mut *$tx)
-                .await?;
-            rows.into_iter().map(|(id,)| id).collect()
-        } else {
-            std::collections::HashSet::new()
-        };
-        macro_rules! rows {
-            ($head:literal, $pattern:pat => |$b:ident, $r:ident| $bind:block) => {{
-                let picked: Vec<&worktrail_shared::api::Record> =
-                    records.iter().filter(|r| matches!(r.body, $pattern)).collect();
-                if !picked.is_empty() {
-                    let mut qb = sqlx::QueryBuilder::<$db>::new($head);
-                    qb.push_values(picked, |mut $b, $r| {
-                        $b.push_bind(c).push_bind($r.id.0).push_bind(d).push_bind(e).push_bind($r.seq);
-                        $bind
-                    });
-                    qb.push(" ON CONFLICT DO NOTHING");
-                    inserted += qb.build().execute(&mut *$tx).await?.rows_affected();
-                }
-            }};
-        }
-        rows!(
-            "INSERT INTO app_usage (company_id, id, device_id, employee_id, seq, start_ms, end_ms, \
-             app, exe, title, task_id) ",
-            RecordBody::AppSpan { .. } => |b, r| {
-                if let RecordBody::AppSpan { start_ms, end_ms, app, exe, title, task_id } = &r.body {
-                    let task = task_id.map(|t| t.0).filter(|t| tasks.contains(t));
-                    b.push_bind(*start_ms).push_bind(*end_ms).push_bind(app.clone())
-                        .push_bind(exe.clone()).push_bind(title.clone()).push_bind(task);
-                }
-            }
-        );
-        rows!(
-            "INSERT INTO website_usage (company_id, id, device_id, employee_id, seq, start_ms, \
-             end_ms, domain, url, title, browser, source) ",
-            RecordBody::WebsiteSpan { .. } => |b, r| {
-                if let RecordBody::WebsiteSpan { start_ms, end_ms, domain, url, title, browser, source } = &r.body {
-                    b.push_bind(*start_ms).push_bind(*end_ms).push_bind(domain.clone())
-                        .push_bind(url.clone()).push_bind(title.clone()).push_bind(browser.clone())
-                        .push_bind(site_source_str(*source));
-                }
-            }
-        );
-        rows!(
-            "INSERT INTO idle_spans (company_id, id, device_id, employee_id, seq, start_ms, end_ms) ",
-            RecordBody::IdleSpan { .. } => |b, r| {
-                if let RecordBody::IdleSpan { start_ms, end_ms } = &r.body {
-                    b.push_bind(*start_ms).push_bind(*end_ms);
-                }
-            }
-        );
-        rows!(
-            "INSERT INTO work_sessions (company_id, id, device_id, employee_id, seq, start_ms, \
-             end_ms, end_reason) ",
-            RecordBody::WorkSession { .. } => |b, r| {
-                if let RecordBody::WorkSession { start_ms, end_ms, end_reason } = &r.body {
-                    b.push_bind(*start_ms).push_bind(*end_ms).push_bind(session_end_str(*end_reason));
-                }
-            }
-        );
-        rows!(
-            "INSERT INTO activity_log (company_id, id, device_id, employee_id, seq, minute_ms, \
-             active_secs) ",
-            RecordBody::Activity { .. } => |b, r| {
-                if let RecordBody::Activity { minute_ms, active_secs } = &r.body {
-                    b.push_bind(*minute_ms).push_bind(i64::from(*active_secs));
-                }
-            }
-        );
-        rows!(
-            "INSERT INTO screenshots (company_id, id, device_id, employee_id, seq, taken_at_ms, \
-             monitor, width, height, bytes, blurred) ",
-            RecordBody::Screenshot { .. } => |b, r| {
-                if let RecordBody::Screenshot { taken_at_ms, monitor, width, height, bytes, blurred } = &r.body {
-                    b.push_bind(*taken_at_ms).push_bind(i64::from(*monitor)).push_bind(i64::from(*width))
-                        .push_bind(i64::from(*height)).push_bind(i64::try_from(*bytes).unwrap_or(i64::MAX))
-                        .push_bind(*blurred);
-                }
-            }
-        );
-        Ok::<u32, StoreError>(inserted as u32)
-    }};
-}
-
 sql_store!(SqliteStore, Backend::Sqlite, sqlx::Sqlite);
 sql_store!(PgStore, Backend::Postgres, sqlx::Postgres);
 
 mod owner;
+mod pg_ingest;
 mod portal;
 mod span_rows;
 mod writer;
