@@ -189,8 +189,8 @@ pub trait Store: OwnerStore + PortalStore + Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// The company's devices.
     async fn devices(&self, company: CompanyId) -> Result<Vec<DeviceRow>, StoreError>;
-    /// Records a successful agent call: the company's `last_sync_at` and the device's
-    /// `last_seen_at`.
+    /// Records a successful agent call: the company's `last_sync_at` (to the second: a call
+    /// within a second of the last one stored leaves it) and the device's `last_seen_at`.
     async fn touch_device(
         &self,
         company: CompanyId,

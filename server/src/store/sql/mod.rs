@@ -1878,6 +1878,9 @@ macro_rules! mark_dirty {
     }};
 }
 
+/// Records a device's call: the company's last sync (at most once a second: on PostgreSQL every
+/// batch's update of the company row made the per-row foreign-key checks of concurrent batches
+/// walk that row's versions) and the device's last call.
 macro_rules! touch {
     ($tx:expr, $company:expr, $device:expr, $now:expr) => {{
         async {

@@ -440,7 +440,13 @@ fn touch(
     clock_offset_ms: Option<i64>,
 ) -> Result<(), StoreError> {
     let d = device.as_slice();
-    exec(conn, "UPDATE companies SET last_sync_at_ms = ?2 WHERE id = ?1", &[&company, &now_ms])?;
+    // To the second, as on PostgreSQL (see `touch!` there): the portals show it to the minute.
+    exec(
+        conn,
+        "UPDATE companies SET last_sync_at_ms = ?2 WHERE id = ?1 \
+         AND (last_sync_at_ms IS NULL OR last_sync_at_ms < ?2 - 1000)",
+        &[&company, &now_ms],
+    )?;
     match clock_offset_ms {
         Some(offset) => exec(
             conn,
