@@ -217,7 +217,13 @@ pub(crate) fn push(dir: &Path, n: usize, seq: &mut i64) -> Vec<RecordId> {
 /// `PRAGMA integrity_check` after every kill. The kill moment of each round
 /// is drawn uniformly from [0, 1.5 × the median of the last few
 /// uninterrupted syncs], so it tracks how fast syncs run on this machine right now (a one-off
-/// calibration let a slow first sync push most kills past the end on a loaded machine).
+/// calibration let a slow first sync push most kills past the end on a loaded machine). A round
+/// is three batches of records ([`ROUND_RECORDS`]), so a good part of each sync lies between
+/// the server storing the first batch and the agent exiting: with two (600 records), 8–10 of
+/// ~34 kills landed there in quiet runs but only 2 of 37 in one CI run (3 needed); with three,
+/// 13–22.
+const ROUND_RECORDS: usize = 3 * worktrail_shared::limits::MAX_BATCH_RECORDS;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_sync_at_random_moments_loses_and_duplicates_nothing() {
     use rand::Rng;
@@ -229,12 +235,12 @@ async fn sigkill_mid_sync_at_random_moments_loses_and_duplicates_nothing() {
     // Uninterrupted sync times of one round's records, newest last.
     let mut recent: Vec<u64> = Vec::new();
     for _ in 0..3 {
-        generated.extend(push(dir.path(), 600, &mut seq));
+        generated.extend(push(dir.path(), ROUND_RECORDS, &mut seq));
         let started = Instant::now();
         ok(agentd(dir.path()).arg("sync-now").output().unwrap());
         recent.push(started.elapsed().as_millis() as u64);
     }
-    generated.extend(push(dir.path(), 600, &mut seq));
+    generated.extend(push(dir.path(), ROUND_RECORDS, &mut seq));
 
     let mut rng = rand::rng();
     let (mut interrupted, mut interrupted_with_progress) = (0, 0);
@@ -279,8 +285,8 @@ async fn sigkill_mid_sync_at_random_moments_loses_and_duplicates_nothing() {
         drop(q);
         // New records while the queue is short, so a long run's syncs stay one round's size
         // (most rounds end in a kill, which alone would let the queue grow without bound).
-        if queued < 600 {
-            generated.extend(push(dir.path(), 600, &mut seq));
+        if (queued as usize) < ROUND_RECORDS {
+            generated.extend(push(dir.path(), ROUND_RECORDS, &mut seq));
         }
     }
     assert!(
