@@ -13,7 +13,7 @@ use sqlx::{PgPool, SqlitePool};
 use std::str::FromStr;
 use std::time::Duration;
 use uuid::Uuid;
-use worktrail_shared::api::{BatchRequest, RecordBody, SessionEnd, SiteSource};
+use worktrail_shared::api::{BatchAck, BatchRequest, RecordBody, SessionEnd, SiteSource};
 use worktrail_shared::policy::Policy;
 use worktrail_shared::{
     CompanyId, CompanyKeyId, DeviceId, OwnerId, PlanId, RecordId, TaskId, UserId,
@@ -344,6 +344,39 @@ fn pg_options(url: &str) -> Result<PgConnectOptions, StoreError> {
     // The error names the problem, never the URL (it may hold a password).
     PgConnectOptions::from_str(url)
         .map_err(|e| StoreError::Config(format!("bad PostgreSQL URL: {e}")))
+}
+
+/// The answer to a batch whose id was claimed before: the acknowledgement stored with it, or a
+/// conflict when this body is not the one stored under that id.
+fn answer_again(
+    stored_hash: &[u8],
+    stored_ack: Option<String>,
+    meta: &BatchMeta,
+) -> Result<IngestOutcome, StoreError> {
+    if stored_hash != meta.body_hash {
+        return Ok(IngestOutcome::Conflict);
+    }
+    let ack = stored_ack.ok_or_else(|| StoreError::Corrupt("batch without ack".into()))?;
+    let ack = serde_json::from_str(&ack).map_err(|e| StoreError::Corrupt(format!("ack: {e}")))?;
+    Ok(IngestOutcome::Acknowledged(ack))
+}
+
+/// The acknowledgement of a batch just stored with `accepted` new records, and its JSON for the
+/// batch's row (a retry is answered from it).
+fn new_ack(
+    batch: &BatchRequest,
+    accepted: u32,
+    meta: &BatchMeta,
+) -> Result<(BatchAck, String), StoreError> {
+    let ack = BatchAck {
+        batch_id: batch.batch_id,
+        accepted,
+        duplicates: batch.records.len() as u32 - accepted,
+        max_seq: batch.max_seq(),
+        server_time_ms: meta.now_ms,
+    };
+    let json = serde_json::to_string(&ack).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok((ack, json))
 }
 
 /// The UTC days (since the epoch) whose rollups a batch changes: every day a record falls in,

@@ -12,9 +12,9 @@ use sqlx::{Postgres, Transaction};
 use std::collections::HashSet;
 use uuid::Uuid;
 use worktrail_shared::CompanyId;
-use worktrail_shared::api::{BatchAck, BatchRequest, Record, RecordBody};
+use worktrail_shared::api::{BatchRequest, Record, RecordBody};
 
-use super::{PgStore, session_end_str, site_source_str, touched_days};
+use super::{PgStore, answer_again, new_ack, session_end_str, site_source_str, touched_days};
 use crate::store::{BatchMeta, DeviceAuth, IngestOutcome, StoreError};
 
 impl PgStore {
@@ -57,24 +57,10 @@ impl PgStore {
             .fetch_one(&mut *tx)
             .await?;
             tx.rollback().await?;
-            if hash != meta.body_hash {
-                return Ok(IngestOutcome::Conflict);
-            }
-            let ack = ack.ok_or_else(|| StoreError::Corrupt("batch without ack".into()))?;
-            let ack: BatchAck =
-                serde_json::from_str(&ack).map_err(|e| StoreError::Corrupt(format!("ack: {e}")))?;
-            return Ok(IngestOutcome::Acknowledged(ack));
+            return answer_again(&hash, ack, meta);
         }
         let accepted = insert_records(&mut tx, company, device, &batch.records).await?;
-        let ack = BatchAck {
-            batch_id: batch.batch_id,
-            accepted,
-            duplicates: batch.records.len() as u32 - accepted,
-            max_seq: batch.max_seq(),
-            server_time_ms: meta.now_ms,
-        };
-        let ack_json =
-            serde_json::to_string(&ack).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let (ack, ack_json) = new_ack(&batch, accepted, meta)?;
         sqlx::query(
             "UPDATE ingest_batches SET ack_json = $3 WHERE company_id = $1 AND batch_id = $2",
         )

@@ -25,11 +25,11 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 use tokio::sync::oneshot;
 use uuid::Uuid;
-use worktrail_shared::api::{BatchAck, BatchRequest, Record, RecordBody};
+use worktrail_shared::api::{BatchRequest, Record, RecordBody};
 use worktrail_shared::{CompanyId, DeviceId};
 
 use super::span_rows::{SpanRow, SpanRows};
-use super::{session_end_str, site_source_str, touched_days};
+use super::{answer_again, new_ack, session_end_str, site_source_str, touched_days};
 use crate::store::{BatchMeta, DeviceAuth, IngestOutcome, StoreError};
 
 /// Records per group commit at most: a group of this size takes a few tens of ms to write, so
@@ -387,23 +387,10 @@ fn ingest_one(conn: &Connection, keys: &mut Keys, job: &BatchJob) -> Result<Done
                 })
             })
             .map_err(write_error)?;
-        if hash != meta.body_hash {
-            return Ok(Done::Batch(IngestOutcome::Conflict));
-        }
-        let ack = ack.ok_or_else(|| StoreError::Corrupt("batch without ack".into()))?;
-        let ack: BatchAck =
-            serde_json::from_str(&ack).map_err(|e| StoreError::Corrupt(format!("ack: {e}")))?;
-        return Ok(Done::Batch(IngestOutcome::Acknowledged(ack)));
+        return answer_again(&hash, ack, meta).map(Done::Batch);
     }
     let accepted = insert_records(conn, keys, *company, device, &batch.records)?;
-    let ack = BatchAck {
-        batch_id: batch.batch_id,
-        accepted,
-        duplicates: batch.records.len() as u32 - accepted,
-        max_seq: batch.max_seq(),
-        server_time_ms: meta.now_ms,
-    };
-    let ack_json = serde_json::to_string(&ack).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let (ack, ack_json) = new_ack(batch, accepted, meta)?;
     exec(
         conn,
         "UPDATE ingest_batches SET ack_json = ?3 WHERE company_id = ?1 AND batch_id = ?2",
