@@ -220,6 +220,21 @@ async fn a_successful_call_updates_last_sync_and_last_seen(backend: Backend) {
     let devices = s.store().devices(s.company).await.unwrap();
     let row = devices.iter().find(|d| d.id == device).unwrap();
     assert_eq!(row.last_seen_at_ms, Some(now));
+    // The company's last sync is kept to the second (a busy company's row is not rewritten by
+    // every call); the device's last call is exact.
+    let last_sync = async || s.store().company(s.company).await.unwrap().unwrap().last_sync_at_ms;
+    let last_seen = async || {
+        let devices = s.store().devices(s.company).await.unwrap();
+        devices.iter().find(|d| d.id == device).unwrap().last_seen_at_ms
+    };
+    s.clock.advance(400);
+    assert_eq!(s.get_policy(s.company_key.expose(), Some(&token)).await.status(), 200);
+    assert_eq!(last_sync().await, Some(now), "within a second of the last one stored");
+    assert_eq!(last_seen().await, Some(now + 400));
+    s.clock.advance(700);
+    assert_eq!(s.get_policy(s.company_key.expose(), Some(&token)).await.status(), 200);
+    assert_eq!(last_sync().await, Some(now + 1_100));
+    assert_eq!(last_seen().await, Some(now + 1_100));
 }
 
 async fn re_enrolment_keeps_one_device_row_and_replaces_the_token(backend: Backend) {
