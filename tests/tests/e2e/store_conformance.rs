@@ -262,7 +262,34 @@ async fn a_failing_batch_does_not_fail_the_batches_written_with_it(backend: Back
     assert!(spans.iter().all(|r| r.title.as_deref().is_some_and(|t| t.starts_with("title "))));
 }
 
+async fn a_batch_records_the_devices_clock_offset_and_other_calls_keep_it(backend: Backend) {
+    let Some(s) = TestServer::start(backend).await else { return };
+    let device = enrol_direct(&s, s.company, "ada@test.example").await;
+    let offset = |rows: Vec<worktrail_server::store::DeviceRow>| {
+        let row = rows.into_iter().find(|d| d.id == device.id).unwrap();
+        (row.last_seen_at_ms, row.clock_offset_ms)
+    };
+    let now = s.clock.now_ms();
+    // The device's clock is 5 s behind the server's.
+    let batch = BatchRequest {
+        batch_id: BatchId::new(),
+        sent_at_ms: now - 5_000,
+        dropped: Default::default(),
+        records: spans(3),
+    };
+    s.store().ingest_batch(s.company, &device, batch.clone(), &meta(&s, &batch)).await.unwrap();
+    assert_eq!(offset(s.store().devices(s.company).await.unwrap()), (Some(now), Some(-5_000)));
+    // A call without a batch (a policy fetch, a screenshot) moves the last call, not the offset.
+    s.clock.advance(60_000);
+    s.store().touch_device(s.company, device.id, now + 60_000).await.unwrap();
+    assert_eq!(
+        offset(s.store().devices(s.company).await.unwrap()),
+        (Some(now + 60_000), Some(-5_000))
+    );
+}
+
 both_backends!(
+    a_batch_records_the_devices_clock_offset_and_other_calls_keep_it,
     unique_names_and_codes_are_enforced,
     company_settings_round_trip,
     one_company_never_sees_anothers_rows,

@@ -1913,9 +1913,13 @@ macro_rules! mark_dirty {
 
 /// Records a device's call: the company's last sync (at most once a second: on PostgreSQL every
 /// batch's update of the company row made the per-row foreign-key checks of concurrent batches
-/// walk that row's versions) and the device's last call.
+/// walk that row's versions) and the device's last call, with its clock offset when a batch
+/// reported one (one write of the device's row either way).
 macro_rules! touch {
-    ($tx:expr, $company:expr, $device:expr, $now:expr) => {{
+    ($tx:expr, $company:expr, $device:expr, $now:expr) => {
+        touch!($tx, $company, $device, $now, None::<i64>)
+    };
+    ($tx:expr, $company:expr, $device:expr, $now:expr, $clock_offset:expr) => {{
         async {
             sqlx::query(
                 "UPDATE companies SET last_sync_at_ms = $2 WHERE id = $1 \
@@ -1926,11 +1930,13 @@ macro_rules! touch {
             .execute(&mut *$tx)
             .await?;
             sqlx::query(
-                "UPDATE devices SET last_seen_at_ms = $3 WHERE company_id = $1 AND id = $2",
+                "UPDATE devices SET last_seen_at_ms = $3, \
+                 clock_offset_ms = COALESCE($4, clock_offset_ms) WHERE company_id = $1 AND id = $2",
             )
             .bind($company.0)
             .bind($device.0)
             .bind($now)
+            .bind($clock_offset)
             .execute(&mut *$tx)
             .await?;
             Ok::<(), StoreError>(())

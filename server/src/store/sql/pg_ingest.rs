@@ -72,13 +72,7 @@ impl PgStore {
         for day in touched_days(&batch, meta.now_ms) {
             mark_dirty!(&mut *tx, company, day)?;
         }
-        touch!(&mut *tx, company, device.id, meta.now_ms)?;
-        sqlx::query("UPDATE devices SET clock_offset_ms = $3 WHERE company_id = $1 AND id = $2")
-            .bind(company.0)
-            .bind(device.id.0)
-            .bind(batch.sent_at_ms - meta.now_ms)
-            .execute(&mut *tx)
-            .await?;
+        touch!(&mut *tx, company, device.id, meta.now_ms, Some(batch.sent_at_ms - meta.now_ms))?;
         tx.commit().await?;
         Ok(IngestOutcome::Acknowledged(ack))
     }
@@ -98,27 +92,27 @@ impl Common {
     }
 }
 
-/// One kind's rows, column by column.
+/// One kind's rows, column by column; the text is borrowed from the batch.
 #[derive(Default)]
-struct AppSpans {
+struct AppSpans<'r> {
     at: Common,
     start: Vec<i64>,
     end: Vec<i64>,
-    app: Vec<String>,
-    exe: Vec<Option<String>>,
-    title: Vec<Option<String>>,
+    app: Vec<&'r str>,
+    exe: Vec<Option<&'r str>>,
+    title: Vec<Option<&'r str>>,
     task: Vec<Option<Uuid>>,
 }
 
 #[derive(Default)]
-struct WebsiteSpans {
+struct WebsiteSpans<'r> {
     at: Common,
     start: Vec<i64>,
     end: Vec<i64>,
-    domain: Vec<String>,
-    url: Vec<Option<String>>,
-    title: Vec<Option<String>>,
-    browser: Vec<Option<String>>,
+    domain: Vec<&'r str>,
+    url: Vec<Option<&'r str>>,
+    title: Vec<Option<&'r str>>,
+    browser: Vec<Option<&'r str>>,
     source: Vec<&'static str>,
 }
 
@@ -189,19 +183,19 @@ async fn insert_records(
                 apps.at.push(r);
                 apps.start.push(*start_ms);
                 apps.end.push(*end_ms);
-                apps.app.push(app.clone());
-                apps.exe.push(exe.clone());
-                apps.title.push(title.clone());
+                apps.app.push(app);
+                apps.exe.push(exe.as_deref());
+                apps.title.push(title.as_deref());
                 apps.task.push(task_id.map(|t| t.0).filter(|t| tasks.contains(t)));
             }
             RecordBody::WebsiteSpan { start_ms, end_ms, domain, url, title, browser, source } => {
                 sites.at.push(r);
                 sites.start.push(*start_ms);
                 sites.end.push(*end_ms);
-                sites.domain.push(domain.clone());
-                sites.url.push(url.clone());
-                sites.title.push(title.clone());
-                sites.browser.push(browser.clone());
+                sites.domain.push(domain);
+                sites.url.push(url.as_deref());
+                sites.title.push(title.as_deref());
+                sites.browser.push(browser.as_deref());
                 sites.source.push(site_source_str(*source));
             }
             RecordBody::IdleSpan { start_ms, end_ms } => {

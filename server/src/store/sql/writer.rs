@@ -427,26 +427,19 @@ fn touch(
     clock_offset_ms: Option<i64>,
 ) -> Result<(), StoreError> {
     let d = device.as_slice();
-    // To the second, as on PostgreSQL (see `touch!` there): the portals show it to the minute.
+    // The same two writes as PostgreSQL's `touch!` (the company's last sync to the second).
     exec(
         conn,
         "UPDATE companies SET last_sync_at_ms = ?2 WHERE id = ?1 \
          AND (last_sync_at_ms IS NULL OR last_sync_at_ms < ?2 - 1000)",
         &[&company, &now_ms],
     )?;
-    match clock_offset_ms {
-        Some(offset) => exec(
-            conn,
-            "UPDATE devices SET last_seen_at_ms = ?3, clock_offset_ms = ?4 \
-             WHERE company_id = ?1 AND id = ?2",
-            &[&company, &d, &now_ms, &offset],
-        )?,
-        None => exec(
-            conn,
-            "UPDATE devices SET last_seen_at_ms = ?3 WHERE company_id = ?1 AND id = ?2",
-            &[&company, &d, &now_ms],
-        )?,
-    };
+    exec(
+        conn,
+        "UPDATE devices SET last_seen_at_ms = ?3, clock_offset_ms = COALESCE(?4, clock_offset_ms) \
+         WHERE company_id = ?1 AND id = ?2",
+        &[&company, &d, &now_ms, &clock_offset_ms],
+    )?;
     Ok(())
 }
 
